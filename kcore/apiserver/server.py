@@ -1,0 +1,306 @@
+"""The API server process part: HTTP(S) listener, middleware, routing.
+
+Every request passes, in order: metrics and error translation (any failure
+becomes a ``Status``), the in-flight limit (429), authentication (401 for bad
+credentials), authorization (403 with Kubernetes' message), then discovery,
+OpenAPI, health, or the resource handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import errno
+import ipaddress
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from kcore.api.registry import KindRegistry, builtin_registry
+from kcore.apiserver import discovery, errors
+from kcore.apiserver.admission import SYSTEM_NAMESPACES, AdmissionChain
+from kcore.apiserver.handlers import LogSource, ResourceHandlers, json_response
+from kcore.apiserver.metrics import ApiMetrics
+from kcore.apiserver.requestinfo import RequestInfo, parse_request
+from kcore.apiserver.resources import ResourceStore, utc_now
+from kcore.apiserver.watchcache import WatchCaches
+from kcore.config import ApiServerConfig
+from kcore.errors import UserFacingError
+from kcore.log import get_logger
+from kcore.store.contract import Store
+from kcore.store.instrumented import InstrumentedStore
+
+log = get_logger("apiserver")
+
+INFO_KEY = web.RequestKey("info", RequestInfo)
+USER_KEY = web.RequestKey("user", object)
+PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
+Authenticate = Callable[[web.Request], Any]
+Authorize = Callable[[Any, RequestInfo], Awaitable[None]]
+
+
+class ApiServer:
+    """The Kubernetes API over one store."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        config: ApiServerConfig | None = None,
+        registry: KindRegistry | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        authenticate: Authenticate | None = None,
+        authorize: Authorize | None = None,
+        hook: Any = None,
+        log_source: LogSource | None = None,
+        default_toleration_seconds: int = 300,
+        clock: Callable[[], dt.datetime] = utc_now,
+    ) -> None:
+        self.config = config or ApiServerConfig()
+        self.registry = registry or builtin_registry()
+        self.ssl_context = ssl_context
+        self.authenticate = authenticate
+        self.authorize = authorize
+        self.clock = clock
+        self.metrics = ApiMetrics(watchers=lambda: self.caches.watcher_count)
+        self.store = InstrumentedStore(store, self.metrics.observe_store)
+        self.resources = ResourceStore(self.store, clock)
+        self.caches = WatchCaches(self.store)
+        namespaces = self.registry.get("v1", "Namespace")
+        self.admission = AdmissionChain(
+            namespace_lookup=lambda name: self.resources.get_or_none(namespaces, None, name),
+            hook=hook, toleration_seconds=default_toleration_seconds,
+        )
+        self.handlers = ResourceHandlers(
+            self.registry, self.resources, self.caches, self.admission,
+            max_body_bytes=self.config.max_request_body_bytes, log_source=log_source, clock=clock,
+        )
+        self.special: dict[tuple[str, str], Callable[[web.Request, RequestInfo, Any], Awaitable[web.StreamResponse]]] = {}
+        self._inflight = 0
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self.port: int | None = None
+        self.ready = False
+
+    # ---- lifecycle -------------------------------------------------------------
+
+    def make_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware], client_max_size=self.config.max_request_body_bytes + 1024)
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        return app
+
+    async def start(self) -> None:
+        """Bootstrap the store's built-in objects and start listening."""
+        if self.ssl_context is None and not self.config.insecure_http:
+            raise UserFacingError("the API server needs TLS unless [apiserver] insecure_http = true")
+        if self.ssl_context is None and not _is_loopback(self.config.bind_address):
+            raise UserFacingError(
+                f"plain HTTP is only served on loopback, not on {self.config.bind_address}; "
+                f"set [apiserver] bind_address = \"127.0.0.1\"")
+        await self.bootstrap()
+        self._runner = web.AppRunner(self.make_app(), access_log=None, handle_signals=False,
+                                     shutdown_timeout=1.0)
+        await self._runner.setup()
+        self._site = web.TCPSite(self._runner, self.config.bind_address, self.config.port,
+                                 ssl_context=self.ssl_context, reuse_address=True, backlog=1024)
+        try:
+            await self._site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            if exc.errno == errno.EADDRINUSE:
+                raise UserFacingError(
+                    f"cannot listen on {self.config.bind_address}:{self.config.port}: the port "
+                    f"is already in use") from None
+            raise UserFacingError(f"cannot listen on {self.config.bind_address}:"
+                                  f"{self.config.port}: {exc.strerror}") from None
+        server = self._site._server  # noqa: SLF001 - aiohttp keeps the bound sockets here
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else self.config.port
+        self.ready = True
+        log.info("api server listening", address=self.url)
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.ssl_context else "http"
+        host = self.config.bind_address
+        if host in ("0.0.0.0", "::"):
+            host = "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{scheme}://{host}:{self.port}"
+
+    async def stop(self) -> None:
+        self.ready = False
+        await self.caches.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def bootstrap(self) -> None:
+        """Objects every cluster has from the first start: the system namespaces."""
+        namespaces = self.registry.get("v1", "Namespace")
+        for name in SYSTEM_NAMESPACES:
+            if await self.resources.get_or_none(namespaces, None, name) is None:
+                obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name},
+                       "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
+                try:
+                    await self.resources.create(namespaces, obj)
+                except errors.ApiError as exc:
+                    if exc.code != 409:
+                        raise
+
+    async def ensure_objects(self, objects: list[dict[str, Any]]) -> None:
+        """Create each object that does not exist yet (bootstrap policy and the like)."""
+        for obj in objects:
+            kind = self.registry.get(obj["apiVersion"], obj["kind"])
+            meta = obj["metadata"]
+            if await self.resources.get_or_none(kind, meta.get("namespace"), meta["name"]) is None:
+                try:
+                    await self.resources.create(kind, obj)
+                except errors.ApiError as exc:
+                    if exc.code != 409:
+                        raise
+
+    # ---- middleware ------------------------------------------------------------
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        started = time.perf_counter()
+        info = parse_request(request.method, request.path, request.query)
+        long_running = info.verb == "watch" or info.subresource in ("log", "exec", "attach", "portforward")
+        code = 500
+        counted = False
+        try:
+            if not long_running:
+                if self._inflight >= self.config.max_inflight_requests:
+                    raise errors.too_many_requests(1)
+                self._inflight += 1
+                counted = True
+            request[INFO_KEY] = info
+            request[USER_KEY] = await self._authenticate(request)
+            if self.authorize is not None and not (request.path in PUBLIC_PATHS):
+                await self.authorize(request[USER_KEY], info)
+            elif self.authorize is not None:
+                await self.authorize(request[USER_KEY], info)
+            response = await handler(request)
+            code = response.status
+            return response
+        except errors.ApiError as exc:
+            code = exc.code
+            return _error_response(exc)
+        except web.HTTPException:
+            raise
+        except (ConnectionResetError, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug: answer 500 with a Status, log it
+            log.exception("internal error", path=request.path, method=request.method)
+            code = 500
+            return _error_response(errors.internal(str(exc) or type(exc).__name__))
+        finally:
+            if counted:
+                self._inflight -= 1
+            self.metrics.observe(info, code, time.perf_counter() - started)
+
+    async def _authenticate(self, request: web.Request) -> Any:
+        if self.authenticate is None:
+            return None
+        return await _maybe_await(self.authenticate(request))
+
+    # ---- routing ---------------------------------------------------------------
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        path = request.path.rstrip("/") or "/"
+        info: RequestInfo = request[INFO_KEY]
+        if path in ("/healthz", "/livez", "/readyz"):
+            if path == "/readyz" and not self.ready:
+                return web.Response(text="not ready", status=503)
+            return web.Response(text="ok")
+        if path == "/version":
+            return json_response(discovery.version_info())
+        if path == "/metrics":
+            body, content_type = self.metrics.render()
+            return web.Response(body=body, headers={"Content-Type": content_type})
+        if path.startswith("/openapi/"):
+            return self._openapi(request, path)
+        if request.method == "GET" and not info.is_resource_request:
+            response = self._discovery(request, path)
+            if response is not None:
+                return response
+        if info.is_resource_request:
+            special = self.special.get((info.api_group, info.resource))
+            if special is not None:
+                return await special(request, info, request.get(USER_KEY))
+            return await self.handlers.handle(request, info, request.get(USER_KEY))
+        raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
+
+    def _discovery(self, request: web.Request, path: str) -> web.StreamResponse | None:
+        accept = request.headers.get("Accept", "")
+        parts = path.strip("/").split("/")
+        if path == "/api":
+            if discovery.wants_aggregated(accept):
+                return _aggregated(discovery.aggregated_discovery(self.registry, legacy=True))
+            return json_response(discovery.api_versions(f"{request.host}"))
+        if path == "/apis":
+            if discovery.wants_aggregated(accept):
+                return _aggregated(discovery.aggregated_discovery(self.registry, legacy=False))
+            return json_response(discovery.api_group_list(self.registry))
+        if len(parts) == 2 and parts[0] == "api":
+            return self._resource_list("", parts[1])
+        if len(parts) == 2 and parts[0] == "apis":
+            group = discovery.api_group(self.registry, parts[1]) if hasattr(discovery, "api_group") else None
+            if group is None:
+                raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
+            return json_response(group)
+        if len(parts) == 3 and parts[0] == "apis":
+            return self._resource_list(parts[1], parts[2])
+        return None
+
+    def _resource_list(self, group: str, version: str) -> web.Response:
+        if version not in self.registry.group_versions().get(group, []):
+            raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
+        return json_response(discovery.api_resource_list(self.registry, group, version))
+
+    def _openapi(self, request: web.Request, path: str) -> web.Response:
+        from kcore.apiserver import openapi
+
+        if path == "/openapi/v3":
+            return json_response(openapi.openapi_v3_index(self.registry))
+        rest = path.removeprefix("/openapi/v3/")
+        parts = rest.split("/")
+        if len(parts) == 2 and parts[0] == "api":
+            group, version = "", parts[1]
+        elif len(parts) == 3 and parts[0] == "apis":
+            group, version = parts[1], parts[2]
+        else:
+            raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
+        if version not in self.registry.group_versions().get(group, []):
+            raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
+        return json_response(openapi.openapi_v3_document(self.registry, group, version))
+
+
+def _aggregated(body: dict[str, Any]) -> web.Response:
+    return web.Response(body=orjson.dumps(body),
+                        headers={"Content-Type": discovery.AGGREGATED_DISCOVERY_CONTENT_TYPE})
+
+
+def _error_response(exc: errors.ApiError) -> web.Response:
+    headers = dict(exc.headers)
+    headers["Content-Type"] = "application/json"
+    return web.Response(body=orjson.dumps(exc.status()), status=exc.code, headers=headers)
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return address == "localhost"
+
+
+async def _maybe_await(value: Any) -> Any:
+    if asyncio.iscoroutine(value):
+        return await value
+    return value
