@@ -24,6 +24,8 @@ __all__ = [
     "render_table",
     "watch_event_table",
     "partial_object_metadata",
+    "pod_status_reason",
+    "format_labels",
 ]
 
 IncludeObject = Literal["None", "Metadata", "Object"]
