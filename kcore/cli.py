@@ -16,6 +16,8 @@ from pathlib import Path
 
 from kcore import __version__
 from kcore.config import ConfigError, load_config, render_config
+from kcore.errors import UserFacingError
+from kcore.log import configure_logging
 
 
 class CommandError(Exception):
@@ -102,6 +104,8 @@ def _run_node(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Logs go to stderr from the start; long-running commands re-apply [logging].
+    configure_logging("warning", "auto")
     try:
         if args.command == "version":
             sys.stdout.write(f"kcore {__version__}\n")
@@ -111,18 +115,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "plugins":
             return _cmd_plugins(args)
         return _run_node(args)
-    except (ConfigError, CommandError) as exc:
+    except (ConfigError, CommandError, UserFacingError) as exc:
         sys.stderr.write(f"kcore: error: {exc}\n")
         return 2
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # a user-caused failure from a component
-        from kcore.errors import UserFacingError
-
-        if isinstance(exc, UserFacingError):
-            sys.stderr.write(f"kcore: error: {exc}\n")
-            return 2
-        raise
 
 
 if __name__ == "__main__":

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import signal
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+from kcore.api.registry import builtin_registry
+from kcore.apiserver.authn import Authenticator
+from kcore.apiserver.pki import ADMIN_USER, ClusterPKI
+from kcore.apiserver.security import ApiSecurity
+from kcore.apiserver.server import ApiServer
 from kcore.config import KcoreConfig
+from kcore.kubeconfig import build_kubeconfig, write_kubeconfig
 from kcore.errors import UserFacingError
 from kcore.log import configure_logging, get_logger
 from kcore.store.compactor import compact_periodically
@@ -23,7 +30,7 @@ from kcore.store.contract import Store
 Role = Literal["up", "server", "agent"]
 
 # Components that later issues add; named at start-up so nobody wonders.
-NOT_YET_AVAILABLE = ("apiserver", "controllers", "scheduler", "kubelet", "proxy", "dns", "log-agent")
+NOT_YET_AVAILABLE = ("controllers", "scheduler", "kubelet", "proxy", "dns", "log-agent")
 
 
 @dataclass
@@ -59,6 +66,53 @@ def open_store(host: object, options: NodeOptions) -> Store:
     return store
 
 
+def _service_ip(cidr: str, index: int) -> str:
+    network = ipaddress.ip_network(cidr)
+    return str(network.network_address + index)
+
+
+async def start_api_server(store: Store, host: Any, options: NodeOptions) -> ApiServer:
+    """Start the API server; on first start create the cluster PKI, then write the
+    admin kubeconfig (mode 0600, atomically) once the API answers."""
+    cfg = options.config
+    security = None
+    ssl_context = None
+    pki = None
+    if not cfg.apiserver.insecure_http:
+        pki = ClusterPKI.load_or_create(
+            options.data_dir, node_name=options.node_name, bind_address=cfg.apiserver.bind_address,
+            extra_sans=[_service_ip(cfg.proxy.service_cidr, 1)]
+            + ([cfg.apiserver.advertise_address] if cfg.apiserver.advertise_address else []),
+        )
+        ssl_context = pki.ssl_server_context()
+        registry = builtin_registry()
+        security = ApiSecurity(Authenticator(pki), registry)
+    api = ApiServer(
+        store, config=cfg.apiserver, ssl_context=ssl_context, security=security, hook=host.hook,
+        default_toleration_seconds=cfg.controllers.node_lifecycle.default_toleration_seconds,
+    )
+    await api.start()
+    if pki is not None:
+        server_url = api_url(cfg.apiserver.advertise_address or cfg.apiserver.bind_address, api.port or 0)
+        kubeconfig = build_kubeconfig(server_url, pki.ca_pem, user=ADMIN_USER,
+                                      client_cert_pem=pki.admin_cert_pem,
+                                      client_key_pem=pki.admin_key_pem)
+        path = options.data_dir / "kubeconfig.yaml"
+        write_kubeconfig(path, kubeconfig)
+        get_logger("kcore").info("admin kubeconfig written", path=str(path),
+                                 hint=f"export KUBECONFIG={path}")
+    return api
+
+
+def api_url(address: str, port: int) -> str:
+    """The URL clients use: loopback when the server listens on every address."""
+    if address in ("0.0.0.0", "::", ""):
+        address = "127.0.0.1"
+    if ":" in address:
+        address = f"[{address}]"
+    return f"https://{address}:{port}"
+
+
 async def _wait_for_signal() -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -85,7 +139,7 @@ async def run(options: NodeOptions, stop: asyncio.Event | None = None) -> int:
         if record.status != "loaded":
             log.warning("plugin failed to load", group=record.group, name=record.name,
                         distribution=record.distribution, error=record.error)
-    host.hook.kcore_plugin_configure(config=cfg)
+    host.configure(cfg)
 
     tasks: list[asyncio.Task[None]] = []
     store: Store | None = None
@@ -96,8 +150,10 @@ async def run(options: NodeOptions, stop: asyncio.Event | None = None) -> int:
             tasks.append(asyncio.create_task(compact_periodically(
                 store, cfg.store.compaction_interval_seconds, cfg.store.compaction_retain_revisions
             )))
-    log.warning("not available yet in this build; running the store and plugins only",
-                components=list(NOT_YET_AVAILABLE))
+    api = None
+    if store is not None:
+        api = await start_api_server(store, host, options)
+    log.warning("not available yet in this build", components=list(NOT_YET_AVAILABLE))
     log.info("kcore running", data_dir=str(options.data_dir))
     try:
         if stop is None:
@@ -105,6 +161,8 @@ async def run(options: NodeOptions, stop: asyncio.Event | None = None) -> int:
         else:
             await stop.wait()
     finally:
+        if api is not None:
+            await api.stop()
         for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -21,6 +21,8 @@ entry-point name, ``group:name`` or distribution name; empty loads none).
 
 from __future__ import annotations
 
+from kcore.errors import UserFacingError
+
 import difflib
 import importlib.metadata
 import inspect
@@ -65,7 +67,7 @@ LOAD_ENV = "KCORE_LOAD_PLUGINS"
 PluginStatus = Literal["loaded", "failed", "skipped"]
 
 
-class PluginError(Exception):
+class PluginError(UserFacingError):
     """Base of every plugin error; its message is meant for the user."""
 
 

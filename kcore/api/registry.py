@@ -201,7 +201,17 @@ _ALL = ("all",)
 
 def _builtin_kinds() -> list[KindInfo]:
     """KindInfo for every built-in kind; imports the models here to keep import order free of cycles."""
-    from kcore.api import apps_v1, autoscaling, batch_v1, coordination_v1, core_v1, discovery_v1, rbac_v1, storage_v1
+    from kcore.api import (
+        apps_v1,
+        authorization_v1,
+        autoscaling,
+        batch_v1,
+        coordination_v1,
+        core_v1,
+        discovery_v1,
+        rbac_v1,
+        storage_v1,
+    )
     from kcore.api.defaults_core import CORE_DEFAULTERS
     from kcore.api.defaults_workloads import WORKLOAD_DEFAULTERS
     from kcore.api.validate_core import CORE_VALIDATORS
@@ -301,6 +311,9 @@ def _builtin_kinds() -> list[KindInfo]:
         kind(rbac_v1, rbac, "v1", "ClusterRole", "clusterroles", namespaced=False),
         kind(rbac_v1, rbac, "v1", "RoleBinding", "rolebindings"),
         kind(rbac_v1, rbac, "v1", "ClusterRoleBinding", "clusterrolebindings", namespaced=False),
+        # authorization.k8s.io/v1 (answered by the authorizer, never stored)
+        kind(authorization_v1, "authorization.k8s.io", "v1", "SelfSubjectAccessReview",
+             "selfsubjectaccessreviews", namespaced=False, verbs=("create",), has_list=False),
     ]
 
 

@@ -23,10 +23,12 @@ from aiohttp import web
 from kcore.api.registry import KindRegistry, builtin_registry
 from kcore.apiserver import discovery, errors
 from kcore.apiserver.admission import SYSTEM_NAMESPACES, AdmissionChain
+from kcore.apiserver.bootstrap_rbac import bootstrap_policy
 from kcore.apiserver.handlers import LogSource, ResourceHandlers, json_response
 from kcore.apiserver.metrics import ApiMetrics
 from kcore.apiserver.requestinfo import RequestInfo, parse_request
 from kcore.apiserver.resources import ResourceStore, utc_now
+from kcore.apiserver.security import ApiSecurity
 from kcore.apiserver.watchcache import WatchCaches
 from kcore.config import ApiServerConfig
 from kcore.errors import UserFacingError
@@ -38,7 +40,6 @@ log = get_logger("apiserver")
 
 INFO_KEY = web.RequestKey("info", RequestInfo)
 USER_KEY = web.RequestKey("user", object)
-PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
 Authenticate = Callable[[web.Request], Any]
 Authorize = Callable[[Any, RequestInfo], Awaitable[None]]
 
@@ -53,8 +54,7 @@ class ApiServer:
         config: ApiServerConfig | None = None,
         registry: KindRegistry | None = None,
         ssl_context: ssl.SSLContext | None = None,
-        authenticate: Authenticate | None = None,
-        authorize: Authorize | None = None,
+        security: ApiSecurity | None = None,
         hook: Any = None,
         log_source: LogSource | None = None,
         default_toleration_seconds: int = 300,
@@ -63,8 +63,9 @@ class ApiServer:
         self.config = config or ApiServerConfig()
         self.registry = registry or builtin_registry()
         self.ssl_context = ssl_context
-        self.authenticate = authenticate
-        self.authorize = authorize
+        self.security = security
+        self.authenticate: Authenticate | None = security.authenticate if security else None
+        self.authorize: Authorize | None = security.authorize if security else None
         self.clock = clock
         self.metrics = ApiMetrics(watchers=lambda: self.caches.watcher_count)
         self.store = InstrumentedStore(store, self.metrics.observe_store)
@@ -80,6 +81,9 @@ class ApiServer:
             max_body_bytes=self.config.max_request_body_bytes, log_source=log_source, clock=clock,
         )
         self.special: dict[tuple[str, str], Callable[[web.Request, RequestInfo, Any], Awaitable[web.StreamResponse]]] = {}
+        if security is not None:
+            self.special[("authorization.k8s.io", "selfsubjectaccessreviews")] = \
+                security.self_subject_access_review
         self._inflight = 0
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
@@ -102,6 +106,9 @@ class ApiServer:
                 f"plain HTTP is only served on loopback, not on {self.config.bind_address}; "
                 f"set [apiserver] bind_address = \"127.0.0.1\"")
         await self.bootstrap()
+        if self.security is not None:
+            await self.ensure_objects(bootstrap_policy())
+            await self.security.start(self.resources, self.caches)
         self._runner = web.AppRunner(self.make_app(), access_log=None, handle_signals=False,
                                      shutdown_timeout=1.0)
         await self._runner.setup()
@@ -135,6 +142,8 @@ class ApiServer:
 
     async def stop(self) -> None:
         self.ready = False
+        if self.security is not None:
+            await self.security.stop()
         await self.caches.stop()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -182,9 +191,10 @@ class ApiServer:
                 counted = True
             request[INFO_KEY] = info
             request[USER_KEY] = await self._authenticate(request)
-            if self.authorize is not None and not (request.path in PUBLIC_PATHS):
-                await self.authorize(request[USER_KEY], info)
-            elif self.authorize is not None:
+            if self.security is not None and ("Impersonate-User" in request.headers
+                                              or "Impersonate-Group" in request.headers):
+                request[USER_KEY] = await self.security.impersonate(request[USER_KEY], request)
+            if self.authorize is not None:
                 await self.authorize(request[USER_KEY], info)
             response = await handler(request)
             code = response.status
