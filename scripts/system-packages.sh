@@ -1,16 +1,38 @@
 #!/usr/bin/env bash
-# Debian packages the tests use. Installed only when missing and only when we
-# may (root); without them the affected tests fail with a message naming them.
+# Debian tools the tests use, installed only when missing and only when we may
+# (root). kubectl: when none is on PATH, Debian's kubernetes-client (1.20) is
+# unpacked into .venv (dpkg -x) so it never replaces a kubectl the machine has.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=.venv
+
 needed=()
 command -v ip >/dev/null 2>&1 || needed+=(iproute2)
-if [ ${#needed[@]} -eq 0 ]; then
-    exit 0
-fi
+command -v iptables >/dev/null 2>&1 || needed+=(iptables)
+
 if [ "$(id -u)" -ne 0 ]; then
-    echo "note: missing Debian packages (${needed[*]}); install them as root" >&2
+    if [ ${#needed[@]} -gt 0 ] || ! command -v kubectl >/dev/null 2>&1; then
+        echo "note: missing tools (${needed[*]:-} kubectl?); run scripts/system-packages.sh as root" >&2
+    fi
     exit 0
 fi
+
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq "${needed[@]}" >/dev/null
+updated=0
+apt_update() {
+    if [ $updated -eq 0 ]; then apt-get update -qq; updated=1; fi
+}
+if [ ${#needed[@]} -gt 0 ]; then
+    apt_update
+    apt-get install -y -qq "${needed[@]}" >/dev/null
+fi
+
+if ! command -v kubectl >/dev/null 2>&1 && [ ! -x "$VENV/bin/kubectl" ]; then
+    apt_update
+    workdir=$(mktemp -d)
+    (cd "$workdir" && apt-get download -qq kubernetes-client)
+    dpkg -x "$workdir"/kubernetes-client_*.deb "$VENV/kubernetes-client"
+    ln -sf "$PWD/$VENV/kubernetes-client/usr/bin/kubectl" "$VENV/bin/kubectl"
+    rm -rf "$workdir"
+    echo "kubectl from Debian's kubernetes-client unpacked into $VENV/bin/kubectl"
+fi

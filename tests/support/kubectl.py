@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,9 @@ from pathlib import Path
 def kubectl_binary() -> str:
     """The kubectl on PATH (scripts/system-packages.sh installs one when missing)."""
     found = shutil.which("kubectl")
+    if found is None:
+        venv_copy = Path(sys.prefix) / "bin" / "kubectl"
+        found = str(venv_copy) if venv_copy.exists() else None
     if found is None:
         raise RuntimeError("kubectl is not installed: run scripts/system-packages.sh as root")
     return found
