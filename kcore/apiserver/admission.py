@@ -113,7 +113,9 @@ class AdmissionChain:
         default_service_account(req)
         default_tolerations(req, self.toleration_seconds)
         if self.hook is not None and req.object is not None:
-            for replacement in self.hook.kcore_admission_mutate(request=req):
+            # One plugin after the other, each seeing the previous one's result.
+            for impl in reversed(self.hook.kcore_admission_mutate.get_hookimpls()):
+                replacement = impl.function(request=req)
                 if isinstance(replacement, dict):
                     req.object = replacement
 
