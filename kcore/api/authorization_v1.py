@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from kcore.api.base import KubeModel
+from kcore.api.validation import FieldError, invalid
 from kcore.api.meta import KubeObject
 
 
@@ -44,3 +45,13 @@ class SelfSubjectAccessReview(KubeObject):
 
     spec: SelfSubjectAccessReviewSpec = Field(description="What is being asked about.")
     status: SubjectAccessReviewStatus | None = None
+
+
+def validate_self_subject_access_review(review: SelfSubjectAccessReview) -> list[FieldError]:
+    """Exactly one of resourceAttributes and nonResourceAttributes must be given."""
+    spec = review.spec
+    given = [spec.resourceAttributes is not None, spec.nonResourceAttributes is not None]
+    if given.count(True) != 1:
+        return [invalid("spec", "", "exactly one of nonResourceAttributes or resourceAttributes "
+                                    "must be specified")]
+    return []

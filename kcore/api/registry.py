@@ -312,8 +312,11 @@ def _builtin_kinds() -> list[KindInfo]:
         kind(rbac_v1, rbac, "v1", "RoleBinding", "rolebindings"),
         kind(rbac_v1, rbac, "v1", "ClusterRoleBinding", "clusterrolebindings", namespaced=False),
         # authorization.k8s.io/v1 (answered by the authorizer, never stored)
-        kind(authorization_v1, "authorization.k8s.io", "v1", "SelfSubjectAccessReview",
-             "selfsubjectaccessreviews", namespaced=False, verbs=("create",), has_list=False),
+        KindInfo(group="authorization.k8s.io", version="v1", kind="SelfSubjectAccessReview",
+                 plural="selfsubjectaccessreviews", singular="selfsubjectaccessreview",
+                 namespaced=False, model=authorization_v1.SelfSubjectAccessReview, list_model=None,
+                 verbs=("create",),
+                 validator=authorization_v1.validate_self_subject_access_review),
     ]
 
 

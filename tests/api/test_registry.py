@@ -45,6 +45,7 @@ EXPECTED = {
     "ClusterRole": ("rbac.authorization.k8s.io/v1", "clusterroles", False, ()),
     "RoleBinding": ("rbac.authorization.k8s.io/v1", "rolebindings", True, ()),
     "ClusterRoleBinding": ("rbac.authorization.k8s.io/v1", "clusterrolebindings", False, ()),
+    "SelfSubjectAccessReview": ("authorization.k8s.io/v1", "selfsubjectaccessreviews", False, ()),
 }
 IN_CATEGORY_ALL = {"Pod", "Service", "ReplicationController", "Deployment", "ReplicaSet", "StatefulSet",
                    "DaemonSet", "Job", "CronJob", "HorizontalPodAutoscaler"}
@@ -162,6 +163,7 @@ def test_group_versions(registry: KindRegistry) -> None:
         "apps": ["v1"],
         "batch": ["v1"],
         "autoscaling": ["v2"],
+        "authorization.k8s.io": ["v1"],
         "storage.k8s.io": ["v1"],
         "coordination.k8s.io": ["v1"],
         "discovery.k8s.io": ["v1"],
@@ -212,6 +214,7 @@ def _minimal(model: type) -> dict[str, Any]:
         "EndpointSlice": {"addressType": "IPv4"},
         "RoleBinding": {"roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"}},
         "ClusterRoleBinding": {"roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "r"}},
+        "SelfSubjectAccessReview": {"spec": {"resourceAttributes": {"verb": "get", "resource": "pods"}}},
     }
     return required.get(model.__name__, {})
 
