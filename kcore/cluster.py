@@ -89,6 +89,7 @@ async def start_api_server(store: Store, host: Any, options: NodeOptions) -> Api
         security = ApiSecurity(Authenticator(pki), registry)
     api = ApiServer(
         store, config=cfg.apiserver, ssl_context=ssl_context, security=security, hook=host.hook,
+        ca_pem=pki.ca_pem if pki is not None else None,
         default_toleration_seconds=cfg.controllers.node_lifecycle.default_toleration_seconds,
     )
     await api.start()

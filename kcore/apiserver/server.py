@@ -38,6 +38,9 @@ from kcore.store.instrumented import InstrumentedStore
 
 log = get_logger("apiserver")
 
+# Served to anyone: agents fetch the CA before they can verify the server, then
+# check it against the hash pinned in their join token.
+PUBLIC_PATHS = frozenset({"/cacerts"})
 INFO_KEY = web.RequestKey("info", RequestInfo)
 USER_KEY = web.RequestKey("user", object)
 Authenticate = Callable[[web.Request], Any]
@@ -57,6 +60,7 @@ class ApiServer:
         security: ApiSecurity | None = None,
         hook: Any = None,
         log_source: LogSource | None = None,
+        ca_pem: bytes | None = None,
         default_toleration_seconds: int = 300,
         clock: Callable[[], dt.datetime] = utc_now,
     ) -> None:
@@ -64,6 +68,7 @@ class ApiServer:
         self.registry = registry or builtin_registry()
         self.ssl_context = ssl_context
         self.security = security
+        self.ca_pem = ca_pem
         self.authenticate: Authenticate | None = security.authenticate if security else None
         self.authorize: Authorize | None = security.authorize if security else None
         self.clock = clock
@@ -194,7 +199,7 @@ class ApiServer:
             if self.security is not None and ("Impersonate-User" in request.headers
                                               or "Impersonate-Group" in request.headers):
                 request[USER_KEY] = await self.security.impersonate(request[USER_KEY], request)
-            if self.authorize is not None:
+            if self.authorize is not None and request.path not in PUBLIC_PATHS:
                 await self.authorize(request[USER_KEY], info)
             response = await handler(request)
             code = response.status
@@ -229,6 +234,8 @@ class ApiServer:
             if path == "/readyz" and not self.ready:
                 return web.Response(text="not ready", status=503)
             return web.Response(text="ok")
+        if path == "/cacerts" and self.ca_pem is not None:
+            return web.Response(body=self.ca_pem, content_type="application/x-pem-file")
         if path == "/version":
             return json_response(discovery.version_info())
         if path == "/metrics":

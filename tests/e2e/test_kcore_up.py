@@ -32,3 +32,19 @@ def test_impersonation_is_authorized_by_rbac(kubectl: Kubectl) -> None:
     assert 'User "jane" cannot list resource "pods" in API group "" in the namespace "default"' \
         in allowed.stderr
     assert "Error from server (Forbidden)" in allowed.stderr
+
+
+def test_cacerts_is_public_and_matches_the_join_token(cluster: RunningCluster) -> None:
+    import ssl
+    import urllib.request
+
+    from kcore.apiserver.pki import ca_hash, join_token_ca_hash
+
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # an agent cannot verify before it has the CA
+    with urllib.request.urlopen(f"{cluster.url}/cacerts", context=context, timeout=10) as resp:
+        pem = resp.read()
+    token = (cluster.data_dir / "token").read_text().strip()
+    assert pem.startswith(b"-----BEGIN CERTIFICATE-----")
+    assert join_token_ca_hash(token) == ca_hash(pem)
