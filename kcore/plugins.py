@@ -112,15 +112,19 @@ class Implementation:
 
     def __call__(self, **kwargs: Any) -> Any:
         """Call this plugin's implementation only and return its result (or None)."""
-        return _single_result(self._caller(**kwargs))
+        return _single_result(self._caller, self._caller(**kwargs))
 
 
 def _key(group: str, name: str) -> str:
     return f"{group}:{name}" if group else name
 
 
-def _single_result(result: Any) -> Any:
-    """Unwrap a one-plugin hook call: pluggy returns a list unless firstresult."""
+def _single_result(caller: Any, result: Any) -> Any:
+    """Unwrap a one-plugin hook call: pluggy returns a list of results unless the
+    hook is firstresult (whose single result may itself be a list)."""
+    spec = getattr(caller, "spec", None)
+    if spec is not None and spec.opts.get("firstresult"):
+        return result
     if isinstance(result, list):
         return result[0] if result else None
     return result
@@ -382,7 +386,7 @@ class PluginHost:
         caller = self._single_caller(_key(group, name), hook_name)
         if caller is None:
             raise HookNotImplementedError(f"{group} plugin {name!r} does not implement {hook_name}")
-        return _single_result(caller(**kwargs))
+        return _single_result(caller, caller(**kwargs))
 
     async def acall_driver(self, group: str, name: str, hook_name: str, /, **kwargs: Any) -> Any:
         """``call_driver`` for async-capable hooks: awaits the result if awaitable."""

@@ -114,8 +114,9 @@ class ApiServer:
         if self.security is not None:
             await self.ensure_objects(bootstrap_policy())
             await self.security.start(self.resources, self.caches)
+        # handler_cancellation: a watch whose client went away stops at once.
         self._runner = web.AppRunner(self.make_app(), access_log=None, handle_signals=False,
-                                     shutdown_timeout=1.0)
+                                     shutdown_timeout=1.0, handler_cancellation=True)
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, self.config.bind_address, self.config.port,
                                  ssl_context=self.ssl_context, reuse_address=True, backlog=1024)

@@ -78,6 +78,7 @@ class WatchCache:
         self._floor = 0  # every event of this kind with revision > floor is buffered
         self._progress = 0  # the cache has seen every event up to here
         self._subscribers: set[_Subscriber] = set()
+        self._private: set[Any] = set()
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
 
@@ -88,7 +89,9 @@ class WatchCache:
 
     async def start(self) -> None:
         if self._task is None:
-            revision = await self.store.current_revision()
+            # Fill the window from the oldest history the store still has, so clients
+            # resuming from a revision older than this cache are served from it too.
+            revision = await self.store.compacted_revision()
             self._floor = self._progress = revision
             self._task = asyncio.create_task(self._run(revision), name=f"watch-cache {self.info.plural}")
         await self._ready.wait()
@@ -101,6 +104,9 @@ class WatchCache:
             self._task = None
         for sub in list(self._subscribers):
             sub.offer(None)
+        for stream in list(self._private):
+            with contextlib.suppress(Exception):
+                await stream.aclose()
 
     async def _run(self, revision: int) -> None:
         while True:
@@ -132,8 +138,15 @@ class WatchCache:
         """Events with revision > ``from_revision``, in order, until the caller stops."""
         await self.start()
         if from_revision < self._floor:
-            async for raw in self.store.watch(self.info.key_prefix, from_revision):
-                yield _to_cache_event(raw)
+            # Older than the window: a store watch of its own (it reports compaction).
+            stream = self.store.watch(self.info.key_prefix, from_revision)
+            self._private.add(stream)
+            try:
+                async for raw in stream:
+                    yield _to_cache_event(raw)
+            finally:
+                self._private.discard(stream)
+                await stream.aclose()  # type: ignore[attr-defined]
             return
         sub = _Subscriber(self.subscriber_buffer)
         # Snapshot and subscribe without awaiting in between: no gap, no duplicate.

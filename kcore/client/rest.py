@@ -216,18 +216,20 @@ class ApiClient:
             ) as resp:
                 if resp.status >= 300:
                     raise ApiStatusError.from_response(resp.status, await resp.read())
-                buffer = b""
+                buffer = bytearray()
                 async for chunk in resp.content.iter_any():
+                    scan_from = len(buffer)
                     buffer += chunk
-                    while True:
-                        end = buffer.find(b"\n")
-                        if end < 0:
-                            break
-                        line, buffer = buffer[:end], buffer[end + 1:]
+                    start = 0
+                    while (end := buffer.find(b"\n", max(start, scan_from))) >= 0:
+                        line = bytes(buffer[start:end])
+                        start = end + 1
                         if line.strip():
                             yield line
+                    if start:
+                        del buffer[:start]
                 if buffer.strip():
-                    yield buffer
+                    yield bytes(buffer)
         except aiohttp.ClientPayloadError as exc:
             raise ApiConnectionError(f"GET {url}: the stream broke off: {exc}") from exc
         except aiohttp.ClientConnectionError as exc:

@@ -142,6 +142,21 @@ class RotatingLog:
         os.write(self._fd, data)
         self._size += len(data)
 
+    def write_entries(self, entries: list[bytes]) -> None:
+        """Append many entries in as few writes as rotation allows."""
+        batch: list[bytes] = []
+        size = self._size
+        for entry in entries:
+            if batch and size + len(entry) > self.max_bytes:
+                self.write(b"".join(batch))
+                batch, size = [], self._size
+            if not batch and size and size + len(entry) > self.max_bytes:
+                size = 0  # this entry's write will rotate first
+            batch.append(entry)
+            size += len(entry)
+        if batch:
+            self.write(b"".join(batch))
+
     def _rotate(self) -> None:
         os.close(self._fd)
         old = rotated_files(self.path)
@@ -202,7 +217,7 @@ class LogWriter:
         if not entries:
             return
         now = self.clock_ns()
-        self.log.write(b"".join(encode_entry(now, stream, p, c) for p, c in entries))
+        self.log.write_entries([encode_entry(now, stream, p, c) for p, c in entries])
         self._changed.set()
         self._changed = asyncio.Event()
 

@@ -39,6 +39,7 @@ class SchedulerCache:
         self._pod_node: dict[str, str] = {}  # pod key -> node it is counted on
         self._assumed: dict[str, float | None] = {}  # pod key -> expiry (None while binding)
         self._assumed_ttl = assumed_ttl
+        self._infos: list[NodeInfo] | None = None  # node_infos(), rebuilt after node adds/removes
         self._clock = clock
 
     # -- reading -------------------------------------------------------------
@@ -48,9 +49,15 @@ class SchedulerCache:
         return info if info is not None and info.node is not None else None
 
     def node_infos(self) -> list[NodeInfo]:
-        """Every node whose object is known, in the cache's stable order."""
-        nodes = self._nodes
-        return [nodes[name] for name in self._node_list]
+        """Every node whose object is known, in the cache's stable order.
+
+        The list is shared until a node is added or removed (the NodeInfos in it
+        are updated in place): callers must not modify it.
+        """
+        if self._infos is None:
+            nodes = self._nodes
+            self._infos = [nodes[name] for name in self._node_list]
+        return self._infos
 
     def __len__(self) -> int:
         return len(self._node_list)
@@ -76,6 +83,7 @@ class SchedulerCache:
         if name not in self._node_index:
             self._node_index[name] = len(self._node_list)
             self._node_list.append(name)
+            self._infos = None
         return info
 
     update_node = add_node
@@ -86,6 +94,7 @@ class SchedulerCache:
         if info is None:
             return
         index = self._node_index.pop(name, None)
+        self._infos = None
         if index is not None:
             last = self._node_list.pop()
             if last != name:

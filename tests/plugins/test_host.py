@@ -238,3 +238,17 @@ def test_install_fake_distribution_writes_real_metadata(tmp_path: Path) -> None:
     with pytest.raises(importlib.metadata.PackageNotFoundError):
         importlib.metadata.version("kcore-meta-probe")
     assert not root.exists()
+
+
+def test_call_driver_keeps_a_firstresult_list_whole() -> None:
+    from kcore import hookimpl
+    from kcore.testing import plugin_host_for
+
+    class TwoContainers:
+        @hookimpl
+        def kcore_runtime_list_containers(self) -> list[dict]:
+            return [{"id": "a"}, {"id": "b"}]
+
+    host = plugin_host_for(named={"kcore.runtime:two": TwoContainers()})
+    assert host.call_driver("kcore.runtime", "two", "kcore_runtime_list_containers") == [
+        {"id": "a"}, {"id": "b"}]

@@ -45,8 +45,15 @@ class NodeResourcesBalancedAllocation:
     def kcore_scheduler_score(self, state: Any, pod: Any, node_info: NodeInfo) -> int | None:
         info = state.pod_info if state.pod_info is not None else PodInfo(pod)
         req = node_info.requested
-        total = {
-            CPU: req.get(CPU, 0) + info.requests.get(CPU, 0),
-            MEMORY: req.get(MEMORY, 0) + info.requests.get(MEMORY, 0),
-        }
-        return balanced_score(fractions(total, node_info.allocatable))
+        alloc = node_info.allocatable
+        alloc_cpu = alloc.get(CPU, 0)
+        alloc_memory = alloc.get(MEMORY, 0)
+        if alloc_cpu <= 0 or alloc_memory <= 0:  # the general (slower) path
+            total = {
+                CPU: req.get(CPU, 0) + info.requests.get(CPU, 0),
+                MEMORY: req.get(MEMORY, 0) + info.requests.get(MEMORY, 0),
+            }
+            return balanced_score(fractions(total, alloc))
+        cpu = min((req.get(CPU, 0) + info.requests.get(CPU, 0)) / alloc_cpu, 1.0)
+        memory = min((req.get(MEMORY, 0) + info.requests.get(MEMORY, 0)) / alloc_memory, 1.0)
+        return int((1 - abs(cpu - memory) / 2) * MAX_NODE_SCORE)

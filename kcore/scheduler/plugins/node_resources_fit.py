@@ -23,7 +23,7 @@ def insufficient(requests: Mapping[str, int], node_info: NodeInfo) -> list[str]:
     """The reasons the requests do not fit the node; empty when they do."""
     allocatable = node_info.allocatable
     requested = node_info.requested
-    reasons = []
+    reasons: list[str] = []
     if len(node_info.pods) + 1 > allocatable.get(PODS, 0):
         reasons.append(TOO_MANY_PODS)
     for name, want in requests.items():
