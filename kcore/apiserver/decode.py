@@ -19,6 +19,8 @@ from pydantic import ValidationError
 from kcore.api.registry import KindInfo
 from kcore.api.validation import FieldError
 from kcore.apiserver import errors
+from kcore.apiserver.protobuf import CONTENT_TYPE as PROTOBUF
+from kcore.apiserver.protobuf import ProtobufDecodeError, decode_kubernetes_protobuf
 
 JSON_TYPES = frozenset({
     "", "application/json", "application/json-patch+json", "application/merge-patch+json",
@@ -47,6 +49,14 @@ def parse_body(raw: bytes, content_type: str | None) -> Any:
             raise errors.bad_request(f"couldn't get version/kind; json parse error: {exc}") from None
     if kind in YAML_TYPES:
         return _parse_yaml(raw)
+    if kind == PROTOBUF:
+        # kubectl's typed commands (create deployment, auth can-i, ...) send protobuf.
+        try:
+            return decode_kubernetes_protobuf(raw)
+        except ProtobufDecodeError as exc:
+            if "no protobuf schema" in str(exc):
+                raise errors.unsupported_media_type(kind) from None
+            raise errors.bad_request(f"invalid protobuf body: {exc}") from None
     raise errors.unsupported_media_type(kind)
 
 

@@ -205,8 +205,10 @@ class ApiSecurity:
 
         if info.verb != "create":
             raise errors.method_not_allowed(f"{info.verb} is not supported on selfsubjectaccessreviews")
-        body = await request.json()
-        spec = (body or {}).get("spec") or {}
+        from kcore.apiserver.decode import parse_body
+
+        body = parse_body(await request.read(), request.headers.get("Content-Type"))
+        spec = (body or {}).get("spec") or {} if isinstance(body, dict) else {}
         status = subject_access_review(self.authorizer, user or ANONYMOUS, spec)
         return json_response({"kind": "SelfSubjectAccessReview",
                               "apiVersion": "authorization.k8s.io/v1",

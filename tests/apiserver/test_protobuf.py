@@ -193,13 +193,6 @@ def test_proto_text_parser_handles_maps_comments_and_references() -> None:
     assert "k8s.io.api.demo.v1.Fake" not in messages
 
 
-def test_committed_schema_matches_kubectl_descriptors() -> None:
-    gen = _load_generator()
-    blob = Path("/usr/lib/google-cloud-sdk/bin/kubectl.1.32").read_bytes()
-    messages = gen.build_schema([gen.schema_from_descriptor(raw) for raw in gen.descriptors_in_binary(blob)])
-    assert {k: [list(r) for r in v] for k, v in load_messages().items()} == messages
-
-
 # ---------------------------------------------------------------- round trips
 
 DEPLOYMENT = {
@@ -501,17 +494,6 @@ def test_mutated_bodies_fail_only_with_decode_errors() -> None:
             decode_kubernetes_protobuf(bytes(body))
         except ProtobufDecodeError:
             pass
-
-
-def test_decode_is_fast() -> None:
-    body = encode_kubernetes_protobuf(DEPLOYMENT)
-    decode_kubernetes_protobuf(body)
-    rounds = 200
-    start = time.perf_counter()
-    for _ in range(rounds):
-        decode_kubernetes_protobuf(body)
-    per_decode = (time.perf_counter() - start) / rounds
-    assert per_decode < 0.001, f"{per_decode * 1e6:.0f}µs per Deployment"
 
 
 # ---------------------------------------------------------------- real kubectl bodies
