@@ -50,6 +50,7 @@ from kcore.kubeconfig import current_credentials, load_kubeconfig
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "api_bench.json"
 JSON = {"Content-Type": "application/json"}
+TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 @dataclass
@@ -73,31 +74,45 @@ def percentile(samples: list[float], p: float) -> float:
     return ordered[rank]
 
 
+def machine_busy_seconds() -> float | None:
+    """CPU seconds all CPUs have spent not idle since boot (Linux /proc/stat)."""
+    try:
+        fields = [int(x) for x in pathlib.Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (sum(fields[:8]) - fields[3] - fields[4]) / TICK  # all but idle and iowait
+
+
 class CpuMeter:
-    """CPU seconds a process has used (Linux /proc), to show whether the server is the
-    bottleneck of a phase: ~100% of one core means the single event loop is saturated."""
+    """Where the CPU went during a phase, in percent of one core: the server (~100% means
+    its single event loop is saturated) and everything that is neither the server nor
+    this client (other work on the machine, which makes the numbers low)."""
 
     def __init__(self, pid: int | None) -> None:
         self.pid = pid
-        self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
-    def seconds(self) -> float | None:
+    def server_seconds(self) -> float | None:
         if self.pid is None:
             return None
         try:
             fields = pathlib.Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             return None
-        return (int(fields[11]) + int(fields[12])) / self.tick  # utime + stime
+        return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
 
     @contextmanager
-    def phase(self, out: dict[str, Any], key: str) -> Iterator[None]:
-        """Record the server's CPU use over the block as a percentage of one core."""
-        c0, t0 = self.seconds(), time.perf_counter()
+    def phase(self, out: dict[str, Any], name: str) -> Iterator[None]:
+        """Record ``<name>_server_cpu_pct`` and ``<name>_other_cpu_pct`` over the block."""
+        s0, m0, c0, t0 = self.server_seconds(), machine_busy_seconds(), time.process_time(), time.perf_counter()
         yield
-        c1, elapsed = self.seconds(), time.perf_counter() - t0
-        if c0 is not None and c1 is not None and elapsed > 0:
-            out[key] = round(100 * (c1 - c0) / elapsed, 1)
+        s1, m1, c1, elapsed = self.server_seconds(), machine_busy_seconds(), time.process_time(), \
+            time.perf_counter() - t0
+        if s0 is None or s1 is None or elapsed <= 0:
+            return
+        out[f"{name}_server_cpu_pct"] = round(100 * (s1 - s0) / elapsed, 1)
+        if m0 is not None and m1 is not None:
+            other = (m1 - m0) - (s1 - s0) - (c1 - c0)
+            out[f"{name}_other_cpu_pct"] = round(max(0.0, 100 * other / elapsed), 1)
 
 
 @dataclass
@@ -185,7 +200,7 @@ async def bench_creates(client: Client, s: Settings, run_id: str, cpu: CpuMeter,
     latencies.clear()
 
     names = [f"p{run_id}-{i:05d}" for i in range(s.pods)]
-    with cpu.phase(out, "create_server_cpu_pct"):
+    with cpu.phase(out, "create"):
         elapsed = await run_workers(s.workers, len(names), creator("default", names))
     out["creates_per_s"] = round(len(names) / elapsed, 1)
     out["create_p50_ms"] = round(percentile(latencies, 50) * 1000, 2)
@@ -213,7 +228,7 @@ async def bench_gets(client: Client, s: Settings, names: list[str], cpu: CpuMete
             failures += status != 200
 
     t0 = time.perf_counter()
-    with cpu.phase(out, "get_server_cpu_pct"):
+    with cpu.phase(out, "get"):
         await asyncio.gather(*(loop() for _ in range(s.workers)))
     elapsed = time.perf_counter() - t0
     out["gets_per_s"] = round(len(latencies) / elapsed, 1)
@@ -251,7 +266,7 @@ async def bench_lists(client: Client, s: Settings, cpu: CpuMeter, out: dict[str,
             if not token:
                 return time.perf_counter() - t0, items, pages
 
-    with cpu.phase(out, "list_paged_server_cpu_pct"):
+    with cpu.phase(out, "list_paged"):
         runs = [await paged() for _ in range(s.list_runs)]
     out["list_big_paged_500_ms"] = round(statistics.median(r[0] for r in runs) * 1000, 1)
     out["list_big_paged_items"] = runs[0][1]
@@ -311,7 +326,7 @@ async def bench_watch(client: Client, s: Settings, cpu: CpuMeter, out: dict[str,
             await asyncio.sleep(s.update_gap)
 
         await update(0)
-        with cpu.phase(out, "watch_server_cpu_pct"):
+        with cpu.phase(out, "watch"):
             for seq in range(1, total_updates):
                 await update(seq)
         await asyncio.wait_for(asyncio.gather(*tasks), 30)
@@ -398,6 +413,14 @@ def print_table(results: dict[str, Any], s: Settings) -> None:
         print(label.ljust(width) + value.rjust(14))
 
 
+def other_load(seconds: float) -> float | None:
+    """Percent of one core the machine spends busy over ``seconds`` while we sleep."""
+    m0 = machine_busy_seconds()
+    time.sleep(seconds)
+    m1 = machine_busy_seconds()
+    return None if m0 is None or m1 is None else round(100 * (m1 - m0) / seconds, 1)
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     if args.quick:
         s = Settings(pods=1000, small_pods=100, workers=args.workers, get_seconds=1.0, list_runs=3,
@@ -429,10 +452,10 @@ def main() -> None:
     parser.add_argument("--output", type=pathlib.Path, default=RESULTS, help="JSON results file")
     args = parser.parse_args()
     s = settings_from(args)
-    load_before = os.getloadavg()[0]
-    if load_before > 0.5:
-        print(f"warning: load average {load_before:.2f} before the run; other processes share the "
-              f"CPUs and the numbers will be low", file=sys.stderr)
+    busy_before = other_load(1.0)
+    if busy_before is not None and busy_before > 20:
+        print(f"warning: the machine was {busy_before:.0f}% busy (of one core) before the run; "
+              f"other processes share the CPUs and the numbers will be low", file=sys.stderr)
 
     t0 = time.perf_counter()
     if args.kubeconfig:
@@ -459,8 +482,7 @@ def main() -> None:
         "transport": "https, admin client certificate, keep-alive",
         "settings": vars(s),
         "wall_seconds": round(wall, 1),
-        "loadavg_1m_before": round(load_before, 2),
-        "loadavg_1m_after": round(os.getloadavg()[0], 2),
+        "other_cpu_pct_before": busy_before,
         "results": results,
     }, option=orjson.OPT_INDENT_2))
     print(f"wrote {args.output} ({wall:.0f}s)")

@@ -224,8 +224,10 @@ async def test_errors_are_status_objects(api: Api) -> None:
     too_big = await api.post("/api/v1/namespaces/default/configmaps", None,
                              raw=b'{"metadata":{"name":"big"},"data":{"a":"' + b"x" * (3 * 1024 * 1024) + b'"}}')
     assert too_big.status == 413 and too_big.body["reason"] == "RequestEntityTooLarge"
-    media = await api.post(PODS, None, raw=b"x", content_type="application/vnd.kubernetes.protobuf")
-    assert media.status == 415
+    media = await api.post(PODS, None, raw=b"x", content_type="application/cbor")
+    assert media.status == 415 and media.body["reason"] == "UnsupportedMediaType"
+    garbage = await api.post(PODS, None, raw=b"x", content_type="application/vnd.kubernetes.protobuf")
+    assert garbage.status == 400 and "protobuf" in garbage.body["message"]
 
 
 async def test_field_validation_modes(api: Api) -> None:
