@@ -13,13 +13,15 @@ import ipaddress
 import signal
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from kcore.api.registry import builtin_registry
 from kcore.apiserver.authn import Authenticator
 from kcore.apiserver.pki import ADMIN_USER, ClusterPKI
 from kcore.apiserver.security import ApiSecurity
 from kcore.apiserver.server import ApiServer
+from kcore.client.rest import ApiClient
+from kcore.components import SCHEDULER_USER, Identity, local_client
 from kcore.config import KcoreConfig
 from kcore.kubeconfig import build_kubeconfig, write_kubeconfig
 from kcore.errors import UserFacingError
@@ -30,7 +32,7 @@ from kcore.store.contract import Store
 Role = Literal["up", "server", "agent"]
 
 # Components that later issues add; named at start-up so nobody wonders.
-NOT_YET_AVAILABLE = ("controllers", "scheduler", "kubelet", "proxy", "dns", "log-agent")
+NOT_YET_AVAILABLE = ("controllers", "kubelet", "proxy", "dns", "log-agent")
 
 
 @dataclass
@@ -71,7 +73,8 @@ def _service_ip(cidr: str, index: int) -> str:
     return str(network.network_address + index)
 
 
-async def start_api_server(store: Store, host: Any, options: NodeOptions) -> ApiServer:
+async def start_api_server(store: Store, host: Any,
+                           options: NodeOptions) -> tuple[ApiServer, ClusterPKI | None]:
     """Start the API server; on first start create the cluster PKI, then write the
     admin kubeconfig (mode 0600, atomically) once the API answers."""
     cfg = options.config
@@ -102,7 +105,7 @@ async def start_api_server(store: Store, host: Any, options: NodeOptions) -> Api
         write_kubeconfig(path, kubeconfig)
         get_logger("kcore").info("admin kubeconfig written", path=str(path),
                                  hint=f"export KUBECONFIG={path}")
-    return api
+    return api, pki
 
 
 def api_url(address: str, port: int) -> str:
@@ -126,6 +129,58 @@ async def _wait_for_signal() -> None:
             loop.remove_signal_handler(sig)
 
 
+class Component(Protocol):
+    async def run(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class Running:
+    """A started component, its task and the client it owns."""
+
+    name: str
+    component: Component
+    task: asyncio.Task[None]
+    client: ApiClient | None = None
+
+
+def _start(name: str, component: Component, client: ApiClient | None) -> Running:
+    log = get_logger("kcore")
+
+    async def guarded() -> None:
+        try:
+            await component.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - one component's crash is logged, the rest go on
+            log.exception("component failed", component=name)
+
+    return Running(name, component, asyncio.create_task(guarded(), name=name), client)
+
+
+async def _stop_all(running: list[Running]) -> None:
+    for item in reversed(running):
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(item.component.stop(), 30)
+        item.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await item.task
+        if item.client is not None:
+            await item.client.close()
+
+
+async def start_components(options: NodeOptions, host: Any, api_url_: str,
+                           pki: ClusterPKI | None) -> list[Running]:
+    """The control-plane components (``up``/``server``) that this build provides."""
+    from kcore.scheduler.runner import Scheduler
+
+    cfg = options.config
+    running: list[Running] = []
+    client = local_client(api_url_, pki, Identity(SCHEDULER_USER), user_agent="kcore-scheduler")
+    running.append(_start("scheduler", Scheduler(client, host, cfg.scheduler), client))
+    return running
+
+
 async def run(options: NodeOptions, stop: asyncio.Event | None = None) -> int:
     """Run until SIGINT/SIGTERM (or ``stop`` is set); return the exit status."""
     from kcore.plugins import create_plugin_host
@@ -144,24 +199,28 @@ async def run(options: NodeOptions, stop: asyncio.Event | None = None) -> int:
 
     tasks: list[asyncio.Task[None]] = []
     store: Store | None = None
-    if options.role in ("up", "server"):
-        store = open_store(host, options)
-        log.info("store open", backend=cfg.store.backend, revision=await store.current_revision())
-        if cfg.store.compaction_interval_seconds:
-            tasks.append(asyncio.create_task(compact_periodically(
-                store, cfg.store.compaction_interval_seconds, cfg.store.compaction_retain_revisions
-            )))
-    api = None
-    if store is not None:
-        api = await start_api_server(store, host, options)
-    log.warning("not available yet in this build", components=list(NOT_YET_AVAILABLE))
-    log.info("kcore running", data_dir=str(options.data_dir))
+    api: ApiServer | None = None
+    running: list[Running] = []
     try:
+        if options.role in ("up", "server"):
+            store = open_store(host, options)
+            log.info("store open", backend=cfg.store.backend,
+                     revision=await store.current_revision())
+            if cfg.store.compaction_interval_seconds:
+                tasks.append(asyncio.create_task(compact_periodically(
+                    store, cfg.store.compaction_interval_seconds,
+                    cfg.store.compaction_retain_revisions)))
+            api, pki = await start_api_server(store, host, options)
+            running = await start_components(options, host, api.url, pki)
+        log.warning("not available yet in this build", components=list(NOT_YET_AVAILABLE))
+        log.info("kcore running", data_dir=str(options.data_dir),
+                 components=[r.name for r in running])
         if stop is None:
             await _wait_for_signal()
         else:
             await stop.wait()
     finally:
+        await _stop_all(running)
         if api is not None:
             await api.stop()
         for task in tasks:
