@@ -98,6 +98,26 @@ def default_tolerations(req: AdmissionRequest, seconds: int = 300) -> None:
                                 "tolerationSeconds": seconds})
 
 
+def node_restriction(req: AdmissionRequest) -> None:
+    """A node may create or change only its own Node and Lease (NodeRestriction).
+
+    Authorization cannot see the name of an object being created; admission can.
+    """
+    if not req.user.startswith("system:node:") or "system:nodes" not in req.groups:
+        return
+    node = req.user.removeprefix("system:node:")
+    name = req.name or ((req.object or {}).get("metadata") or {}).get("name")
+    kind = (req.info.group, req.info.kind)
+    if kind == ("", "Node") and name != node:
+        raise _forbidden(req, f'node "{node}" is not allowed to modify node "{name}"')
+    if kind == ("coordination.k8s.io", "Lease") and (name != node or req.namespace != "kube-node-lease"):
+        raise _forbidden(req, f'node "{node}" is not allowed to modify lease {req.namespace}/{name}')
+    if kind == ("", "Pod") and req.operation == "CREATE":
+        bound = ((req.object or {}).get("spec") or {}).get("nodeName")
+        if bound != node:
+            raise _forbidden(req, f'node "{node}" can only create pods bound to itself')
+
+
 class AdmissionChain:
     """Runs the built-in steps and the plugin hooks in a fixed order."""
 
@@ -110,6 +130,7 @@ class AdmissionChain:
     async def mutate(self, req: AdmissionRequest) -> None:
         """Built-in mutations, then each plugin's; a plugin may return a replacement object."""
         await namespace_lifecycle(req, self.namespace_lookup)
+        node_restriction(req)
         default_service_account(req)
         default_tolerations(req, self.toleration_seconds)
         if self.hook is not None and req.object is not None:

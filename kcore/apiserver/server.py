@@ -85,10 +85,13 @@ class ApiServer:
             self.registry, self.resources, self.caches, self.admission,
             max_body_bytes=self.config.max_request_body_bytes, log_source=log_source, clock=clock,
         )
-        self.special: dict[tuple[str, str], Callable[[web.Request, RequestInfo, Any], Awaitable[web.StreamResponse]]] = {}
+        # (group, resource, subresource) served outside the generic handlers.
+        self.special: dict[tuple[str, str, str | None],
+                           Callable[[web.Request, RequestInfo, Any], Awaitable[web.StreamResponse]]] = {}
         if security is not None:
-            self.special[("authorization.k8s.io", "selfsubjectaccessreviews")] = \
+            self.special[("authorization.k8s.io", "selfsubjectaccessreviews", None)] = \
                 security.self_subject_access_review
+            self.special[("", "serviceaccounts", "token")] = self._token_request
         self._inflight = 0
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
@@ -249,11 +252,45 @@ class ApiServer:
             if response is not None:
                 return response
         if info.is_resource_request:
-            special = self.special.get((info.api_group, info.resource))
+            special = self.special.get((info.api_group, info.resource, info.subresource))
             if special is not None:
                 return await special(request, info, request.get(USER_KEY))
             return await self.handlers.handle(request, info, request.get(USER_KEY))
         raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
+
+    async def _token_request(self, request: web.Request, info: RequestInfo, user: Any) -> web.StreamResponse:
+        """POST serviceaccounts/NAME/token (TokenRequest, ``kubectl create token``)."""
+        from kcore.apiserver.decode import parse_body
+        from kcore.apiserver.resources import format_time
+
+        if info.verb != "create":
+            raise errors.method_not_allowed(f"{info.verb} is not supported on serviceaccounts/token")
+        assert self.security is not None
+        accounts = self.registry.get("v1", "ServiceAccount")
+        account = await self.resources.get(accounts, info.namespace, info.name or "")
+        raw = await request.read()
+        body = parse_body(raw, request.headers.get("Content-Type")) if raw.strip() else {}
+        spec = (body or {}).get("spec") or {} if isinstance(body, dict) else {}
+        seconds = int(spec.get("expirationSeconds") or 3600)
+        if seconds < 600:
+            raise errors.invalid("TokenRequest", "authentication.k8s.io", info.name, [{
+                "reason": "FieldValueInvalid", "field": "spec.expirationSeconds",
+                "message": "may not specify a duration less than 10 minutes"}])
+        bound = spec.get("boundObjectRef") or None
+        bound_pod = {"name": bound["name"], "uid": bound.get("uid", "")} \
+            if bound and bound.get("kind") == "Pod" else None
+        token = self.security.authenticator.issue_service_account_token(
+            info.namespace or "", info.name or "", account["metadata"]["uid"],
+            audiences=spec.get("audiences") or None, expiration_seconds=seconds, bound_pod=bound_pod)
+        expires = self.clock() + dt.timedelta(seconds=seconds)
+        return json_response({
+            "kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {"name": info.name, "namespace": info.namespace,
+                         "creationTimestamp": None},
+            "spec": {"audiences": spec.get("audiences") or list(self.security.authenticator.audiences),
+                     "expirationSeconds": seconds, "boundObjectRef": bound},
+            "status": {"token": token, "expirationTimestamp": format_time(expires)},
+        }, status=201)
 
     def _discovery(self, request: web.Request, path: str) -> web.StreamResponse | None:
         accept = request.headers.get("Accept", "")
