@@ -21,7 +21,8 @@ from kcore.apiserver.pki import ADMIN_USER, ClusterPKI
 from kcore.apiserver.security import ApiSecurity
 from kcore.apiserver.server import ApiServer
 from kcore.client.rest import ApiClient
-from kcore.components import SCHEDULER_USER, Identity, local_client
+from kcore.components import CONTROLLER_MANAGER_USER, SCHEDULER_USER, Identity, local_client
+from kcore.controllers.manager import ControllerManager
 from kcore.config import KcoreConfig
 from kcore.kubeconfig import build_kubeconfig, write_kubeconfig
 from kcore.errors import UserFacingError
@@ -32,7 +33,7 @@ from kcore.store.contract import Store
 Role = Literal["up", "server", "agent"]
 
 # Components that later issues add; named at start-up so nobody wonders.
-NOT_YET_AVAILABLE = ("controllers", "kubelet", "proxy", "dns", "log-agent")
+NOT_YET_AVAILABLE = ("kubelet", "proxy", "dns", "log-agent")
 
 
 @dataclass
@@ -178,6 +179,13 @@ async def start_components(options: NodeOptions, host: Any, api_url_: str,
     running: list[Running] = []
     client = local_client(api_url_, pki, Identity(SCHEDULER_USER), user_agent="kcore-scheduler")
     running.append(_start("scheduler", Scheduler(client, host, cfg.scheduler), client))
+    manager_client = local_client(api_url_, pki, Identity(CONTROLLER_MANAGER_USER),
+                                  user_agent="kcore-controller-manager")
+    try:
+        manager = ControllerManager(manager_client, cfg.controllers)
+    except ValueError as exc:
+        raise UserFacingError(f"[controllers] enabled: {exc}") from None
+    running.append(_start("controller-manager", manager, manager_client))
     return running
 
 

@@ -196,16 +196,31 @@ class KubeletConfig(Section):
     images: dict[str, ImageEntrypoint] = Field(
         default_factory=dict, description="image -> entrypoint, for containers without command"
     )
+    node_ip: str = Field("127.0.0.1", description="the node's InternalIP (and pods' IP on the host network)")
+    stop_pods_on_shutdown: bool = Field(
+        True, description="stop every pod's containers when the kubelet stops (else a restarted kubelet adopts them)"
+    )
+    log_max_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="container log size before rotation")
+    log_max_files: int = Field(5, ge=1, description="rotated log files kept per container")
+    backoff_base_seconds: float = Field(10, gt=0, description="first CrashLoopBackOff delay")
+    backoff_max_seconds: float = Field(300, gt=0, description="longest CrashLoopBackOff delay")
+    relist_period_seconds: float = Field(1, gt=0, description="how often the runtime is relisted for changes")
+    probe_period_scale: float = Field(1, gt=0, description="multiplies probe periods and delays (tests shrink it)")
+
+    _node_ip = field_validator("node_ip")(_check_ip)
 
 
 class NodeLifecycleConfig(Section):
     grace_period_seconds: float = Field(40, gt=0)
     default_toleration_seconds: int = Field(300, ge=0)
     eviction_rate_per_second: float = Field(0.1, gt=0)
+    monitor_period_seconds: float = Field(5, gt=0)
 
 
 class ControllersConfig(Section):
-    enabled: list[str] = Field(default_factory=lambda: ["*"])
+    enabled: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description='controllers to run: "*" for all, a name to add, "-name" to remove')
     node_lifecycle: NodeLifecycleConfig = Field(default_factory=NodeLifecycleConfig)
 
 

@@ -494,12 +494,20 @@ class DeploymentController(Controller):
         if podutil.is_terminating(d):
             return await self._sync_status(d, status, rs_list, find_new_rs(d, rs_list))
         status = self._paused_conditions(d, status)
-        if (d["spec"] or {}).get("paused") or self._is_scaling_event(d, rs_list):
-            result = await self._sync_scale(d, status, rs_list)
-        elif ((d["spec"].get("strategy") or {}).get("type") or "RollingUpdate") == "Recreate":
-            result = await self._rollout_recreate(d, status, rs_list)
-        else:
-            result = await self._rollout_rolling(d, status, rs_list)
+        try:
+            if (d["spec"] or {}).get("paused") or self._is_scaling_event(d, rs_list):
+                result = await self._sync_scale(d, status, rs_list)
+            elif ((d["spec"].get("strategy") or {}).get("type") or "RollingUpdate") == "Recreate":
+                result = await self._rollout_recreate(d, status, rs_list)
+            else:
+                result = await self._rollout_rolling(d, status, rs_list)
+        except ApiStatusError as exc:
+            if exc.code != 409:
+                raise
+            # An RS changed under us (its status, usually): that change's event re-enqueues
+            # this key, and the next reconcile decides on the newer state.
+            log.debug("replica set changed meanwhile; will look again", key=key, error=exc.message)
+            return 1.0
         log.debug("synced deployment", key=key, took=round(time.monotonic() - started, 4))
         return result
 

@@ -182,6 +182,17 @@ def unknown_conditions(node: Obj, now: str) -> list[Obj]:
     return conditions
 
 
+def pod_not_ready_conditions(pod: Obj, now: str) -> list[Obj] | None:
+    """A pod's conditions with Ready turned False because its node is silent; None if not Ready."""
+    conditions = [dict(c) for c in (pod.get("status") or {}).get("conditions") or []]
+    changed = False
+    for cond in conditions:
+        if cond.get("type") == "Ready" and cond.get("status") == "True":
+            cond.update(status="False", reason="NodeNotReady", message="", lastTransitionTime=now)
+            changed = True
+    return conditions if changed else None
+
+
 def desired_taints(taints: list[Obj], status: str | None, *, allow_no_execute: bool,
                    now: str) -> tuple[list[Obj], bool]:
     """The taints a node should carry for its Ready ``status`` (pure).
@@ -406,7 +417,23 @@ class NodeLifecycleController(Controller):
                 return None  # gone, or changed under us: the next pass sees the news
             raise
         await self.recorder.event(node, "Normal", "NodeNotReady", f"Node {name} status is now: NodeNotReady")
+        await self._mark_pods_not_ready(name, _time_text(now))
         return written
+
+    async def _mark_pods_not_ready(self, node_name: str, now: str) -> None:
+        """Nobody can vouch for the pods of a silent node: take them out of Service endpoints."""
+        pods = self.client.resource("v1", "Pod")
+        for pod in self.pods.indexer.by_index(INDEX_NODE, node_name):
+            conditions = pod_not_ready_conditions(pod, now)
+            if conditions is None:
+                continue
+            updated = copy.deepcopy(pod)
+            updated.setdefault("status", {})["conditions"] = conditions
+            try:
+                await pods.update_status(updated)
+            except ApiStatusError as exc:
+                if exc.code not in (404, 409):
+                    raise
 
     async def _apply_taints(self, node: Obj, now: dt.datetime) -> None:
         name = node["metadata"]["name"]

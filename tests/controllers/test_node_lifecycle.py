@@ -22,6 +22,7 @@ from kcore.controllers.node_lifecycle import (
     NodeLifecycleController,
     TokenBucket,
     desired_taints,
+    pod_not_ready_conditions,
     unknown_conditions,
     zone_eviction_rate,
     zone_state,
@@ -128,6 +129,16 @@ def test_unknown_conditions_keep_heartbeat_and_add_missing_ready() -> None:
     assert node["status"]["conditions"][0]["status"] == "True"  # the input is untouched
     never = unknown_conditions({"metadata": {}, "status": {}}, "now")
     assert never[0]["reason"] == "NodeStatusNeverUpdated"
+
+
+def test_pod_not_ready_conditions() -> None:
+    ready = {"status": {"conditions": [{"type": "Ready", "status": "True"},
+                                       {"type": "PodScheduled", "status": "True"}]}}
+    assert pod_not_ready_conditions(ready, "now") == [
+        {"type": "Ready", "status": "False", "reason": "NodeNotReady", "message": "", "lastTransitionTime": "now"},
+        {"type": "PodScheduled", "status": "True"}]
+    assert ready["status"]["conditions"][0]["status"] == "True"
+    assert pod_not_ready_conditions({"status": {}}, "now") is None
 
 
 def test_token_bucket() -> None:
@@ -246,6 +257,10 @@ async def test_a_silent_node_goes_unknown_is_tainted_and_its_pods_evicted(zero_d
         await pods.create(pod("patient", node="n1", tolerations=UNREACHABLE_FOR))
         await pods.create(pod("forever", node="n1", tolerations=UNREACHABLE_FOREVER))
         await pods.create(pod("elsewhere", node="n2"))
+        for name in ("forever", "elsewhere"):  # their kubelets said they were Ready
+            running_pod = await pods.get(name)
+            running_pod["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+            await pods.update_status(running_pod)
         await ctl.wait_passes(2)
 
         kubelets.alive.discard("n1")
@@ -259,6 +274,10 @@ async def test_a_silent_node_goes_unknown_is_tainted_and_its_pods_evicted(zero_d
         await nodes.wait_for(lambda: {(TAINT_UNREACHABLE, "NoSchedule"), (TAINT_UNREACHABLE, "NoExecute")}
                              <= _taint_keys(nodes.get("n1")))
 
+        # Nobody vouches for n1's pods any more: they leave Service endpoints.
+        await pod_watch.wait_for(lambda: _ready(pod_watch.get("forever", "default")).get("status") == "False")
+        assert _ready(pod_watch.get("forever", "default"))["reason"] == "NodeNotReady"
+        assert _ready(pod_watch.get("elsewhere", "default"))["status"] == "True"
         await pod_watch.wait_for(lambda: _terminating(pod_watch, "defaults"))
         await pod_watch.wait_for(lambda: _terminating(pod_watch, "patient"), timeout=10)
         taint = next(t for t in nodes.get("n1")["spec"]["taints"]
