@@ -660,41 +660,54 @@ class ResourceHandlers:
         """autoscaling/v1 Scale over spec.replicas of Deployments, ReplicaSets, StatefulSets, RCs."""
         from kcore.apiserver import patch as patching
 
-        obj = await self.resources.get(kind, namespace, name)
         if verb == "get":
-            return json_response(scale_of(kind, obj))
+            return json_response(scale_of(kind, await self.resources.get(kind, namespace, name)))
         if verb not in ("update", "patch"):
             raise errors.method_not_allowed(f"{verb} is not supported on the scale subresource")
-        raw, body = await self.read_body(request)
-        current = scale_of(kind, obj)
-        if verb == "patch":
-            content_type = media_type(request.headers.get("Content-Type"))
+        raw, request_body = await self.read_body(request)
+        # Like every update in Kubernetes (GuaranteedUpdate), a scale without a
+        # resourceVersion precondition is retried on conflict: controllers write the
+        # object's status concurrently, and `kubectl scale` must not fail because of it.
+        for _attempt in range(16):
+            obj = await self.resources.get(kind, namespace, name)
+            body = copy.deepcopy(request_body)
+            current = scale_of(kind, obj)
+            if verb == "patch":
+                content_type = media_type(request.headers.get("Content-Type"))
+                try:
+                    if content_type == "application/json-patch+json":
+                        body = patching.apply_json_patch(current, body)
+                    elif content_type in ("application/merge-patch+json",
+                                          "application/strategic-merge-patch+json"):
+                        body = patching.apply_merge_patch(current, body)
+                    else:
+                        raise errors.unsupported_media_type(content_type)
+                except patching.PatchError as exc:
+                    raise errors.bad_request(str(exc)) from None
+            if not isinstance(body, dict):
+                raise errors.bad_request("the body must be a Scale object")
+            replicas = (body.get("spec") or {}).get("replicas")
+            if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+                raise errors.invalid("Scale", "autoscaling", name, [{
+                    "reason": "FieldValueInvalid", "field": "spec.replicas",
+                    "message": f"Invalid value: {replicas!r}: must be greater than or equal to 0"}])
+            # the client's precondition is what it sent, not what a patch merged in
+            sent = request_body if isinstance(request_body, dict) else {}
+            wanted_rv = (sent.get("metadata") or {}).get("resourceVersion")
+            if wanted_rv and wanted_rv != obj["metadata"]["resourceVersion"]:
+                raise errors.stale_update(kind.plural, kind.group, name)
+            new = copy.deepcopy(obj)
+            new.setdefault("spec", {})["replicas"] = replicas
+            merged = merge_for_update(kind, obj, new, None)
+            merged = self._record_fields(kind, obj, merged, self._manager(request), "Update", "scale")
             try:
-                if content_type == "application/json-patch+json":
-                    body = patching.apply_json_patch(current, body)
-                elif content_type in ("application/merge-patch+json",
-                                      "application/strategic-merge-patch+json"):
-                    body = patching.apply_merge_patch(current, body)
-                else:
-                    raise errors.unsupported_media_type(content_type)
-            except patching.PatchError as exc:
-                raise errors.bad_request(str(exc)) from None
-        if not isinstance(body, dict):
-            raise errors.bad_request("the body must be a Scale object")
-        replicas = (body.get("spec") or {}).get("replicas")
-        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-            raise errors.invalid("Scale", "autoscaling", name, [{
-                "reason": "FieldValueInvalid", "field": "spec.replicas",
-                "message": f"Invalid value: {replicas!r}: must be greater than or equal to 0"}])
-        wanted_rv = (body.get("metadata") or {}).get("resourceVersion")
-        if wanted_rv and wanted_rv != obj["metadata"]["resourceVersion"]:
-            raise errors.stale_update(kind.plural, kind.group, name)
-        new = copy.deepcopy(obj)
-        new.setdefault("spec", {})["replicas"] = replicas
-        merged = merge_for_update(kind, obj, new, None)
-        merged = self._record_fields(kind, obj, merged, self._manager(request), "Update", "scale")
-        updated, _ = await self.resources.update(kind, merged, old=obj, dry_run=_dry_run(request.query))
-        return json_response(scale_of(kind, updated))
+                updated, _ = await self.resources.update(kind, merged, old=obj, dry_run=_dry_run(request.query))
+            except errors.ApiError as exc:
+                if exc.code == 409 and not wanted_rv:
+                    continue
+                raise
+            return json_response(scale_of(kind, updated))
+        raise errors.conflict(kind.plural, kind.group, name, "too many concurrent changes")
 
     async def _binding(self, request: web.Request, kind: KindInfo, namespace: str | None,
                        name: str | None, user: Any) -> web.Response:

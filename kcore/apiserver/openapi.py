@@ -27,6 +27,7 @@ import orjson
 from pydantic import BaseModel
 
 from kcore.api.registry import KindInfo, KindRegistry
+from kcore.apiserver.patch.merge_keys import patch_tag
 
 __all__ = [
     "INT_OR_STRING",
@@ -262,6 +263,13 @@ class _SchemaBuilder:
                     prop = {"description": desc, "allOf": [prop]}
                 else:
                     prop = {"description": desc, **prop}
+            tag = patch_tag([cls.__name__ for cls in model.__mro__], wire)
+            if tag is not None:
+                # kubectl's client-side apply builds strategic merge patches from these.
+                strategy, merge_key = tag
+                prop["x-kubernetes-patch-strategy"] = strategy
+                if merge_key is not None:
+                    prop["x-kubernetes-patch-merge-key"] = merge_key
             props[wire] = prop
             if finfo.is_required():
                 required.append(wire)

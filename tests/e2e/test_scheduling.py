@@ -12,7 +12,7 @@ apiVersion: v1
 kind: Node
 metadata:
   name: {name}
-  labels: {{kubernetes.io/hostname: {name}}}
+  labels: {{kubernetes.io/hostname: {name}, pool: e2e}}
 status:
   capacity: {{cpu: "2", memory: 4Gi, pods: "110"}}
   allocatable: {{cpu: "2", memory: 4Gi, pods: "110"}}
@@ -26,6 +26,7 @@ kind: Pod
 metadata:
   name: {name}
 spec:
+  nodeSelector: {{pool: e2e}}
   containers:
   - name: main
     image: busybox
@@ -65,7 +66,10 @@ def test_pods_are_bound_and_unschedulable_ones_say_why(kubectl: Kubectl) -> None
 
     condition = wait_for(unschedulable)
     assert condition["reason"] == "Unschedulable"
-    assert condition["message"].startswith("0/1 nodes are available: 1 Insufficient cpu.")
+    # node-1 (kcore up's own kubelet) is not in the pool; sched-node-1 is too small.
+    assert condition["message"].startswith("0/2 nodes are available: ")
+    assert "1 Insufficient cpu" in condition["message"]
+    assert "1 node(s) didn't match Pod's node affinity/selector" in condition["message"]
     events = kubectl("get", "events", "--field-selector", "involvedObject.name=too-big", "-o", "json")
     assert any(e["reason"] == "FailedScheduling" for e in json.loads(events)["items"])
 

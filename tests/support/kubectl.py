@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import queue
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -37,3 +41,58 @@ class Kubectl:
 
     def __call__(self, *args: str, **kw: object) -> str:
         return self.run(*args, **kw).stdout  # type: ignore[arg-type]
+
+    def stream(self, *args: str) -> StreamingKubectl:
+        """Start a long-running kubectl (``get -w``, ``logs -f``) reading its output lines."""
+        command = [kubectl_binary(), "--kubeconfig", str(self.kubeconfig),
+                   "--cache-dir", str(self.cache_dir), *args]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True, bufsize=1)
+        return StreamingKubectl(process)
+
+
+@dataclass
+class StreamingKubectl:
+    """A kubectl process whose output lines arrive on a queue (read by a thread)."""
+
+    process: subprocess.Popen[str]
+    lines: list[str] = field(default_factory=list)
+    _queue: queue.Queue[str | None] = field(default_factory=queue.Queue)
+
+    def __post_init__(self) -> None:
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float = 20) -> str:
+        """Block until an output line satisfies ``predicate``; fail with all output seen."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no matching line in {timeout}s; output so far: {self.lines}")
+            try:
+                line = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise AssertionError(f"kubectl exited ({self.process.wait()}) before a matching "
+                                     f"line; output: {self.lines}")
+            self.lines.append(line)
+            if predicate(line):
+                return line
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=10)
+
+    def __enter__(self) -> StreamingKubectl:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
