@@ -179,7 +179,12 @@ def prepare_object(
     if info.defaulter is not None:
         info.defaulter(model)
     validate_model(info, model)
-    return model.to_dict(), warnings
+    wire = model.to_dict()
+    meta = wire.get("metadata") or {}
+    for key in ("labels", "annotations", "finalizers", "ownerReferences"):
+        if key in meta and not meta[key]:
+            del meta[key]  # Kubernetes omits empty metadata maps and lists
+    return wire, warnings
 
 
 def _cannot_handle(info: KindInfo, detail: str) -> errors.ApiError:

@@ -139,6 +139,11 @@ class ResourceHandlers:
                 f"{info.verb} is not supported on resources of kind {kind.plural}")
         namespace = info.namespace if kind.namespaced else None
         verb = info.verb
+        if (verb in ("update", "patch") and info.name is None) or \
+                (verb == "create" and info.name is not None and sub is None):
+            raise errors.method_not_allowed(
+                f"{request.method} is not supported on "
+                f"{'a collection of ' if info.name is None else 'a single '}{kind.plural}")
         if sub == "scale":
             return await self._scale(request, kind, namespace, info.name or "", verb, user)
         if sub == "binding":

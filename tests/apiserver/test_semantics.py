@@ -362,3 +362,38 @@ async def test_healthz_version_metrics(api: Api) -> None:
     assert "apiserver_request_duration_seconds_bucket" in metrics
     assert "etcd_request_duration_seconds_bucket" in metrics
     assert "apiserver_registered_watchers" in metrics
+
+
+async def test_removing_the_last_label_omits_the_map(api: Api) -> None:
+    body = pod("lbl")
+    body["metadata"]["labels"] = {"a": "b"}
+    await api.post(PODS, body)
+    reply = await api.patch(f"{PODS}/lbl", {"metadata": {"labels": {"a": None}}}, MERGE)
+    assert reply.status == 200 and "labels" not in reply.body["metadata"]
+
+
+async def test_expired_continue_token_is_410(api: Api, api_server: Any) -> None:
+    for i in range(4):
+        await api.post("/api/v1/namespaces/default/configmaps", {"metadata": {"name": f"exp-{i}"}})
+    first = await api.get("/api/v1/namespaces/default/configmaps?limit=2")
+    token = first.body["metadata"]["continue"]
+    await api.post("/api/v1/namespaces/default/configmaps", {"metadata": {"name": "exp-late"}})
+    await api_server.store.compact(await api_server.store.current_revision())
+    expired = await api.get(f"/api/v1/namespaces/default/configmaps?limit=2&continue={token}")
+    assert expired.status == 410 and expired.body["reason"] == "Expired"
+
+
+async def test_overload_is_429_with_retry_after(api: Api, api_server: Any) -> None:
+    api_server.config = api_server.config.model_copy(update={"max_inflight_requests": 1})
+    api_server._inflight = 1  # one request already in flight
+    try:
+        reply = await api.get(PODS)
+    finally:
+        api_server._inflight = 0
+    assert reply.status == 429 and reply.headers["Retry-After"] == "1"
+    assert reply.body["reason"] == "TooManyRequests"
+
+
+async def test_unsupported_verb_is_405(api: Api) -> None:
+    events = await api.put("/api/v1/namespaces/default/pods", {"metadata": {"name": "x"}})
+    assert events.status == 405 and events.body["reason"] == "MethodNotAllowed"
