@@ -384,7 +384,9 @@ class ResourceHandlers:
             await send("ERROR", errors.gone(str(exc)).status())
         except errors.ApiError as exc:
             await send("ERROR", exc.status())
-        except (ConnectionResetError, asyncio.CancelledError):
+        except ConnectionResetError:
+            return response  # the client went away: nothing to say, nothing to log
+        except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a store error ends this watch only
             from kcore.store.contract import CompactedError
@@ -393,7 +395,8 @@ class ResourceHandlers:
                                                 f"({exc.compacted})").status())
             else:
                 raise
-        await response.write_eof()
+        with contextlib.suppress(ConnectionResetError):
+            await response.write_eof()
         return response
 
     # ---- writes ----------------------------------------------------------------
