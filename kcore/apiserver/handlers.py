@@ -796,11 +796,27 @@ class ResourceHandlers:
             "sinceSeconds": _int(request.query, "sinceSeconds"),
             "limitBytes": _int(request.query, "limitBytes"),
         }
+        # Read the first chunk before answering, so a missing log is an error status,
+        # not a 200 followed by nothing.
+        chunks = self.log_source(pod, container, options).__aiter__()
+        try:
+            first: bytes | None = await chunks.__anext__()
+        except StopAsyncIteration:
+            first = None
+        except errors.ApiError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the kubelet says why there is no log
+            raise errors.bad_request(f'container "{container}" in pod "{name}": {exc}') from None
         response = web.StreamResponse(status=200, headers={"Content-Type": "text/plain"})
         await response.prepare(request)
-        async for chunk in self.log_source(pod, container, options):
-            await response.write(chunk)
-        await response.write_eof()
+        try:
+            if first is not None:
+                await response.write(first)
+                async for chunk in chunks:
+                    await response.write(chunk)
+            await response.write_eof()
+        except ConnectionResetError:
+            pass  # kubectl logs -f ended by the user
         return response
 
 

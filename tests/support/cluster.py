@@ -82,3 +82,47 @@ def running_cluster(tmp_path: Path, *, role: str = "up", extra_config: str = "",
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+@dataclass
+class RunningAgent:
+    node_name: str
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL the agent process only (its containers live in their own sessions)."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_agent(tmp_path: Path, cluster: RunningCluster, node_name: str,
+                extra_config: str = "") -> RunningAgent:
+    """``kcore agent`` joining ``cluster`` with its join token, in its own data dir."""
+    data_dir = tmp_path / f"agent-{node_name}"
+    config = tmp_path / f"agent-{node_name}.toml"
+    config.write_text(extra_config + "\n")
+    log_path = tmp_path / f"agent-{node_name}.log"
+    token = (cluster.data_dir / "token").read_text().strip()
+    with log_path.open("ab") as log_file:
+        process = subprocess.Popen(
+            [*kcore_command(), "agent", "--server", cluster.url, "--token", token,
+             "--node-name", node_name, "--data-dir", str(data_dir), "--config", str(config)],
+            stdout=log_file, stderr=subprocess.STDOUT, env=cluster.env,
+        )
+    return RunningAgent(node_name, data_dir, process, log_path)
+
+
+def stop_agent(agent: RunningAgent) -> None:
+    if agent.process.poll() is None:
+        agent.process.send_signal(signal.SIGTERM)
+        try:
+            agent.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            agent.process.kill()
+            agent.process.wait()

@@ -1,0 +1,173 @@
+"""``kcore up`` runs a Deployment as real processes that kubectl scales, rolls out,
+logs and deletes; the kubelet restarts crashed containers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psutil
+import pytest
+from support.kubectl import Kubectl
+
+pytestmark = pytest.mark.slow
+
+MARKER = "kcore-workload-marker"
+
+
+def deployment(image_tag: str = "v1", replicas: int = 3) -> str:
+    return f"""
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: worker
+  labels: {{app: worker}}
+spec:
+  replicas: {replicas}
+  strategy:
+    rollingUpdate: {{maxSurge: 1, maxUnavailable: 1}}
+  selector:
+    matchLabels: {{app: worker}}
+  template:
+    metadata:
+      labels: {{app: worker}}
+    spec:
+      terminationGracePeriodSeconds: 3
+      containers:
+      - name: main
+        image: python:{image_tag}
+        command: ["python3", "-u", "-c",
+                  "import time; print('hello from worker', flush=True); time.sleep(3600)",
+                  "{MARKER}"]
+        readinessProbe:
+          exec: {{command: ["true"]}}
+          periodSeconds: 1
+"""
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.25)
+
+
+def processes(marker: str = MARKER) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        if marker in (proc.info["cmdline"] or []):
+            found.append(proc)
+    return found
+
+
+def pods(kubectl: Kubectl, selector: str = "app=worker") -> list[dict[str, Any]]:
+    return [p for p in json.loads(kubectl("get", "pods", "-l", selector, "-o", "json"))["items"]
+            if not p["metadata"].get("deletionTimestamp")]
+
+
+def test_deployment_lifecycle_with_real_processes(kubectl: Kubectl) -> None:
+    kubectl("apply", "-f", "-", input=deployment())
+    kubectl("rollout", "status", "deployment/worker", "--timeout=60s", timeout=90)
+    wait_for(lambda: len(processes()) == 3, 30, "3 processes")
+
+    kubectl("scale", "deployment/worker", "--replicas=5")
+    kubectl("rollout", "status", "deployment/worker", "--timeout=60s", timeout=90)
+    wait_for(lambda: len(processes()) == 5, 30, "5 processes")
+    kubectl("scale", "deployment/worker", "--replicas=2")
+    wait_for(lambda: len(processes()) == 2, 30, "2 processes")
+
+    name = pods(kubectl)[0]["metadata"]["name"]
+    assert "hello from worker" in kubectl("logs", name)
+    assert "hello from worker" in kubectl("logs", "deployment/worker")
+
+    kubectl("apply", "-f", "-", input=deployment("v2", replicas=2))
+    kubectl("rollout", "status", "deployment/worker", "--timeout=60s", timeout=90)
+    images = {p["spec"]["containers"][0]["image"] for p in pods(kubectl)}
+    assert images == {"python:v2"}
+    history = kubectl("rollout", "history", "deployment/worker")
+    assert "1" in history and "2" in history
+
+    kubectl("rollout", "undo", "deployment/worker")
+    kubectl("rollout", "status", "deployment/worker", "--timeout=60s", timeout=90)
+    wait_for(lambda: {p["spec"]["containers"][0]["image"] for p in pods(kubectl)} == {"python:v1"},
+             30, "the previous template back")
+    wait_for(lambda: len(processes()) == 2, 30, "2 processes after undo")
+
+    kubectl("delete", "deployment", "worker")
+    wait_for(lambda: not processes(), 30, "no process left")
+
+
+CRASHER = """
+apiVersion: v1
+kind: Pod
+metadata:
+  name: crasher
+spec:
+  containers:
+  - name: main
+    image: python
+    command: ["python3", "-c", "import sys; sys.exit(3)"]
+"""
+
+VICTIM = f"""
+apiVersion: v1
+kind: Pod
+metadata:
+  name: victim
+spec:
+  containers:
+  - name: main
+    image: python
+    command: ["python3", "-c", "import time; time.sleep(3600)", "{MARKER}-victim"]
+"""
+
+
+def container_status(kubectl: Kubectl, pod: str) -> dict[str, Any]:
+    obj = json.loads(kubectl("get", "pod", pod, "-o", "json"))
+    statuses = obj["status"].get("containerStatuses") or [{}]
+    return statuses[0]
+
+
+def test_killed_container_restarts_and_crash_loop_backs_off(kubectl: Kubectl) -> None:
+    kubectl("apply", "-f", "-", input=VICTIM)
+    first = wait_for(lambda: processes(f"{MARKER}-victim"), 30, "the victim process")[0]
+    os.kill(first.pid, signal.SIGKILL)
+    wait_for(lambda: container_status(kubectl, "victim").get("restartCount", 0) >= 1
+             and container_status(kubectl, "victim").get("state", {}).get("running"),
+             40, "the victim restarted")
+    second = processes(f"{MARKER}-victim")
+    assert second and second[0].pid != first.pid
+
+    kubectl("apply", "-f", "-", input=CRASHER)
+    status = wait_for(lambda: (s := container_status(kubectl, "crasher"))
+                      .get("state", {}).get("waiting", {}).get("reason") == "CrashLoopBackOff" and s,
+                      60, "CrashLoopBackOff")
+    assert status["lastState"]["terminated"]["exitCode"] == 3
+    assert status["restartCount"] >= 1
+    kubectl("delete", "pod", "crasher", "victim", "--grace-period=1")
+    wait_for(lambda: not processes(f"{MARKER}-victim"), 30, "victim gone")
+
+
+def test_image_without_entrypoint_waits_with_a_reason(kubectl: Kubectl) -> None:
+    manifest = ("apiVersion: v1\nkind: Pod\nmetadata:\n  name: mystery\nspec:\n  containers:\n"
+                "  - name: main\n    image: example.com/unknown:1.0\n")
+    kubectl("apply", "-f", "-", input=manifest)
+    waiting = wait_for(lambda: container_status(kubectl, "mystery").get("state", {}).get("waiting", {})
+                       .get("reason") == "ImageEntrypointUnknown"
+                       and container_status(kubectl, "mystery")["state"]["waiting"], 30,
+                       "the ImageEntrypointUnknown reason")
+    assert "example.com/unknown:1.0" in waiting["message"] and "kubelet.images" in waiting["message"]
+    events = json.loads(kubectl("get", "events", "--field-selector", "involvedObject.name=mystery",
+                                "-o", "json"))["items"]
+    assert any(e["type"] == "Warning" for e in events)
+    logs = kubectl.run("logs", "mystery", check=False)
+    assert logs.returncode == 1 and "Error from server (BadRequest)" in logs.stderr
+    kubectl("delete", "pod", "mystery", "--grace-period=1")
