@@ -150,6 +150,16 @@ class ResourceStore:
     def __init__(self, store: Store, clock: Clock = utc_now) -> None:
         self.store = store
         self.clock = clock
+        # In-process caches that must see this server's own writes at once
+        # (the watch confirms them a moment later).
+        self.observers: dict[str, list[Callable[[str, Obj], None]]] = {}
+
+    def observe(self, info: KindInfo, callback: Callable[[str, Obj], None]) -> None:
+        self.observers.setdefault(info.key_prefix, []).append(callback)
+
+    def _notify(self, info: KindInfo, event_type: str, obj: Obj) -> None:
+        for callback in self.observers.get(info.key_prefix, ()):
+            callback(event_type, obj)
 
     # ---- reads -----------------------------------------------------------------
 
@@ -252,6 +262,7 @@ class ResourceStore:
             except KeyExistsError:
                 continue
             meta["resourceVersion"] = str(revision)
+            self._notify(info, "ADDED", obj)
             return obj
         raise errors.already_exists(info.plural, info.group, meta["name"])
 
@@ -298,6 +309,7 @@ class ResourceStore:
                     not _awaits_kubelet(info, new):
                 revision = await self.store.delete(key, expected)
                 new["metadata"]["resourceVersion"] = str(revision)
+                self._notify(info, "DELETED", new)
                 return new
             revision = await self.store.update(key, encode(new), expected)
         except ConflictError:
@@ -305,6 +317,7 @@ class ResourceStore:
         except KeyNotFoundError:
             raise errors.not_found(info.plural, info.group, meta["name"]) from None
         new["metadata"]["resourceVersion"] = str(revision)
+        self._notify(info, "MODIFIED", new)
         return new
 
     async def delete(
@@ -336,6 +349,7 @@ class ResourceStore:
                 except KeyNotFoundError:
                     raise errors.not_found(info.plural, info.group, name) from None
                 old["metadata"]["resourceVersion"] = str(revision)
+                self._notify(info, "DELETED", old)
                 return old, True
             if new == old or options.dry_run:
                 return new, False

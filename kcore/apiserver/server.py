@@ -26,6 +26,7 @@ from kcore.apiserver.admission import SYSTEM_NAMESPACES, AdmissionChain
 from kcore.apiserver.bootstrap_rbac import bootstrap_policy
 from kcore.apiserver.handlers import LogSource, ResourceHandlers, json_response
 from kcore.apiserver.metrics import ApiMetrics
+from kcore.apiserver.namespace_cache import NamespaceCache
 from kcore.apiserver.requestinfo import RequestInfo, parse_request
 from kcore.apiserver.resources import ResourceStore, utc_now
 from kcore.apiserver.security import ApiSecurity
@@ -77,8 +78,9 @@ class ApiServer:
         self.resources = ResourceStore(self.store, clock)
         self.caches = WatchCaches(self.store)
         namespaces = self.registry.get("v1", "Namespace")
+        self.namespaces = NamespaceCache(self.resources, self.caches, namespaces)
         self.admission = AdmissionChain(
-            namespace_lookup=lambda name: self.resources.get_or_none(namespaces, None, name),
+            namespace_lookup=lambda name: self.namespaces.lookup(name),
             hook=hook, toleration_seconds=default_toleration_seconds,
         )
         self.handlers = ResourceHandlers(
@@ -114,6 +116,7 @@ class ApiServer:
                 f"plain HTTP is only served on loopback, not on {self.config.bind_address}; "
                 f"set [apiserver] bind_address = \"127.0.0.1\"")
         await self.bootstrap()
+        await self.namespaces.start()
         if self.security is not None:
             await self.ensure_objects(bootstrap_policy())
             await self.security.start(self.resources, self.caches)
@@ -153,6 +156,7 @@ class ApiServer:
         self.ready = False
         if self.security is not None:
             await self.security.stop()
+        await self.namespaces.stop()
         await self.caches.stop()
         if self._runner is not None:
             await self._runner.cleanup()
