@@ -1,4 +1,4 @@
-"""The ``kcore`` command: ``up | server | agent | plugins | config show | version``.
+"""The ``kcore`` command: ``up | server | agent | simulate | plugins | config show | version``.
 
 Every failure a user can cause ends in one line on stderr naming the cause and
 exit status 2 (1 for a runtime failure), never a traceback.
@@ -58,6 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--server", required=True, metavar="URL", help="API server URL")
     agent.add_argument("--token", required=True, metavar="TOKEN", help="the server's join token")
 
+    simulate = sub.add_parser("simulate", help="run N hollow nodes (fake runtime) in this process")
+    simulate.add_argument("--server", required=True, metavar="URL", help="API server URL")
+    simulate.add_argument("--token", required=True, metavar="TOKEN", help="the server's join token")
+    simulate.add_argument("--nodes", required=True, type=int, metavar="N", help="how many hollow nodes")
+    simulate.add_argument("--prefix", default="hollow-", help="node name prefix (default: hollow-)")
+    simulate.add_argument("--start-index", type=int, default=0, metavar="I",
+                          help="number of the first node (default: 0)")
+    simulate.add_argument("--config", metavar="FILE", help="kcore.toml to read ([kubelet], [logging])")
+    simulate.add_argument("--data-dir", metavar="DIR", type=Path, default=None,
+                          help="parent of the nodes' data directories (default: a temporary one)")
+
     plugins = sub.add_parser("plugins", help="list discovered plugins and their status")
     plugins.add_argument("--config", metavar="FILE", help="kcore.toml (for plugin selection checks)")
 
@@ -101,6 +112,19 @@ def _run_node(args: argparse.Namespace) -> int:
     return asyncio.run(run(options))
 
 
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from kcore.simulate import SimulateOptions, run
+
+    if args.nodes < 1:
+        raise CommandError("--nodes must be at least 1")
+    options = SimulateOptions(
+        server_url=args.server, token=args.token, nodes=args.nodes, prefix=args.prefix,
+        config=load_config(args.config), start_index=args.start_index,
+        data_dir=args.data_dir.expanduser().resolve() if args.data_dir else None,
+    )
+    return asyncio.run(run(options))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -114,6 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_config_show(args)
         if args.command == "plugins":
             return _cmd_plugins(args)
+        if args.command == "simulate":
+            return _cmd_simulate(args)
         return _run_node(args)
     except (ConfigError, CommandError, UserFacingError) as exc:
         sys.stderr.write(f"kcore: error: {exc}\n")

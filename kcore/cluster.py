@@ -12,17 +12,16 @@ import contextlib
 import gc
 import ipaddress
 import signal
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from kcore.api.registry import builtin_registry
-from kcore.apiserver import errors
-from kcore.apiserver.authn import Authenticator
+from kcore.apiserver.authn import Authenticator, node_token
 from kcore.apiserver.pki import ADMIN_USER, ClusterPKI
 from kcore.apiserver.security import ApiSecurity
 from kcore.apiserver.server import ApiServer
+from kcore.apiserver.streaming import PodStreams
 from kcore.client.rest import ApiClient
 from kcore.components import (
     CONTROLLER_MANAGER_USER,
@@ -208,26 +207,40 @@ async def start_components(options: NodeOptions, host: Any, api_url_: str,
     return running
 
 
+def attach_pod_streams(api: ApiServer) -> PodStreams:
+    """pods/log and pods/exec on this API server, routed to the pod's node's kubelet."""
+    nodes = api.registry.get("v1", "Node")
+
+    async def node_lookup(name: str) -> dict[str, Any] | None:
+        return await api.resources.get_or_none(nodes, None, name)
+
+    security = api.security
+    streams = PodStreams(node_lookup=node_lookup,
+                         node_token=security.authenticator.node_token if security is not None else None)
+    api.handlers.streams = streams
+    api.handlers.log_source = streams.logs
+    return streams
+
+
 def start_kubelet(options: NodeOptions, host: Any, client: ApiClient,
                   api: ApiServer | None) -> Running:
-    """This node's kubelet; in ``kcore up`` it also serves pods/log to the local API server."""
+    """This node's kubelet. In ``kcore up`` the local API server calls it in-process for
+    pods/log and pods/exec; an agent's kubelet serves them over HTTPS (kubelet/server.py)."""
     from kcore.kubelet.kubelet import Kubelet
+    from kcore.kubelet.server import KubeletServer
 
     kubelet = Kubelet(client, host, options.config, node_name=options.node_name,
                       data_dir=options.data_dir)
     if api is not None:
-        local_node = options.node_name
-
-        async def log_source(pod: dict[str, Any], container: str,
-                             log_options: dict[str, Any]) -> AsyncIterator[bytes]:
-            node = (pod.get("spec") or {}).get("nodeName")
-            if node != local_node:
-                raise errors.bad_request(f"logs of pods on node {node} are served by that node's "
-                                         f"kubelet, which this server cannot reach yet")
-            async for chunk in kubelet.logs(pod, container, log_options):
-                yield chunk
-
-        api.handlers.log_source = log_source
+        streams = api.handlers.streams if isinstance(api.handlers.streams, PodStreams) \
+            else attach_pod_streams(api)
+        streams.local_node = options.node_name
+        streams.local_kubelet = kubelet
+    elif options.token:
+        cfg = options.config.kubelet
+        kubelet.server = KubeletServer(kubelet, token=node_token(options.token, options.node_name),
+                                       address=cfg.node_ip, port=cfg.port, data_dir=options.data_dir,
+                                       node_name=options.node_name)
     return _start("kubelet", kubelet, client)
 
 
@@ -251,6 +264,7 @@ async def run(options: NodeOptions, stop: asyncio.Event | None = None) -> int:
     tasks: list[asyncio.Task[None]] = []
     store: Store | None = None
     api: ApiServer | None = None
+    streams: PodStreams | None = None
     running: list[Running] = []
     try:
         if options.role in ("up", "server"):
@@ -262,6 +276,7 @@ async def run(options: NodeOptions, stop: asyncio.Event | None = None) -> int:
                     store, cfg.store.compaction_interval_seconds,
                     cfg.store.compaction_retain_revisions)))
             api, pki = await start_api_server(store, host, options)
+            streams = attach_pod_streams(api)
             running = await start_components(options, host, api.url, pki)
             if options.role == "up":
                 node_client = local_client(api.url, pki, node_identity(options.node_name),
@@ -283,6 +298,8 @@ async def run(options: NodeOptions, stop: asyncio.Event | None = None) -> int:
         await _stop_all(running)
         if api is not None:
             await api.stop()
+        if streams is not None:
+            await streams.close()
         for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

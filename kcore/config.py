@@ -197,6 +197,9 @@ class KubeletConfig(Section):
         default_factory=dict, description="image -> entrypoint, for containers without command"
     )
     node_ip: str = Field("127.0.0.1", description="the node's InternalIP (and pods' IP on the host network)")
+    port: int = Field(10250, ge=0, le=65535, description=(
+        "HTTPS port of the kubelet server on node_ip (logs and exec for the API server; agents "
+        "only); 0 picks a free port; a busy port falls back to a free one"))
     stop_pods_on_shutdown: bool = Field(
         True, description="stop every pod's containers when the kubelet stops (else a restarted kubelet adopts them)"
     )

@@ -129,10 +129,18 @@ class AdmissionChain:
 
     async def mutate(self, req: AdmissionRequest) -> None:
         """Built-in mutations, then each plugin's; a plugin may return a replacement object."""
+        await self.mutate_builtin(req)
+        self.mutate_plugins(req)
+
+    async def mutate_builtin(self, req: AdmissionRequest) -> None:
+        """The built-in steps; what they add is valid by construction."""
         await namespace_lifecycle(req, self.namespace_lookup)
         node_restriction(req)
         default_service_account(req)
         default_tolerations(req, self.toleration_seconds)
+
+    def mutate_plugins(self, req: AdmissionRequest) -> None:
+        """Every ``kcore_admission_mutate`` plugin in turn."""
         if self.hook is not None and req.object is not None:
             # One plugin after the other, each seeing the previous one's result.
             for impl in reversed(self.hook.kcore_admission_mutate.get_hookimpls()):

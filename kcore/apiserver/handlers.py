@@ -115,6 +115,7 @@ class ResourceHandlers:
         self.admission = admission
         self.max_body_bytes = max_body_bytes
         self.log_source = log_source
+        self.streams: Any = None  # kcore.apiserver.streaming.PodStreams: pods/exec
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.bookmark_interval = 10.0
 
@@ -152,7 +153,13 @@ class ResourceHandlers:
             return await self._eviction(request, kind, namespace, info.name or "", user)
         if sub == "log":
             return await self._log(request, kind, namespace, info.name or "")
-        if sub in ("exec", "attach", "portforward", "proxy", "ephemeralcontainers", "token"):
+        if sub == "exec" and kind.kind == "Pod" and not kind.group:
+            from kcore.apiserver.streaming import exec_subresource
+            return await exec_subresource(self, request, kind, namespace, info.name or "")
+        if sub in ("attach", "portforward"):
+            raise errors.bad_request(f"the {sub} subresource is not supported by kcore yet "
+                                     f"(kubectl exec and logs are)")
+        if sub in ("exec", "proxy", "ephemeralcontainers", "token"):
             raise errors.ApiError(501, "NotImplemented" if False else "BadRequest",
                                   f"the {sub} subresource is served by the node's kubelet, which "
                                   f"this build does not provide yet")
@@ -422,12 +429,17 @@ class ResourceHandlers:
         )
 
     async def _admit_and_validate(self, req: AdmissionRequest) -> Obj:
-        await self.admission.mutate(req)
+        """Mutating admission, then validation again only if a plugin changed the
+        object (the built-in steps add only valid fields), then validating admission."""
+        await self.admission.mutate_builtin(req)
+        before = orjson.dumps(req.object) if self.admission.hook is not None else None
+        self.admission.mutate_plugins(req)
         assert req.object is not None
-        obj = revalidate(req.info, req.object) if req.info.validator or req.info.defaulter else req.object
-        req.object = obj
+        changed = before is not None and orjson.dumps(req.object) != before
+        if changed and (req.info.validator or req.info.defaulter):
+            req.object = revalidate(req.info, req.object)
         await self.admission.validate(req)
-        return obj
+        return req.object
 
     async def _create(self, request: web.Request, kind: KindInfo, namespace: str | None,
                       user: Any) -> web.Response:

@@ -9,6 +9,7 @@ OpenAPI, health, or the resource handlers.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import errno
 import ipaddress
@@ -208,7 +209,7 @@ class ApiServer:
                                               or "Impersonate-Group" in request.headers):
                 request[USER_KEY] = await self.security.impersonate(request[USER_KEY], request)
             if self.authorize is not None and request.path not in PUBLIC_PATHS:
-                await self.authorize(request[USER_KEY], info)
+                await self.authorize(request[USER_KEY], _streaming_authz(info))
             response = await handler(request)
             code = response.status
             return response
@@ -339,6 +340,14 @@ class ApiServer:
         if version not in self.registry.group_versions().get(group, []):
             raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
         return json_response(openapi.openapi_v3_document(self.registry, group, version))
+
+
+def _streaming_authz(info: RequestInfo) -> RequestInfo:
+    """exec/attach/portforward open a stream whatever the method (a WebSocket upgrade is a
+    GET): Kubernetes authorizes them as ``create`` on the subresource."""
+    if info.subresource in ("exec", "attach", "portforward") and info.verb == "get":
+        return dataclasses.replace(info, verb="create")
+    return info
 
 
 def _aggregated(body: dict[str, Any]) -> web.Response:

@@ -186,8 +186,8 @@ class WatchCaches:
 
     @property
     def watcher_count(self) -> int:
-        return sum(len(c._subscribers) for c in self._caches.values())
+        return sum(len(c._subscribers) for c in list(self._caches.values()))
 
     async def stop(self) -> None:
-        for cache in self._caches.values():
+        for cache in list(self._caches.values()):
             await cache.stop()

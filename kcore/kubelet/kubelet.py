@@ -43,7 +43,9 @@ from kcore.client import (
 from kcore.config import KcoreConfig
 from kcore.kubelet.backoff import Backoff
 from kcore.kubelet.envvars import build_env
+from kcore.kubelet.exec import ExecError, ExecProcess
 from kcore.kubelet.lease import LeaseRenewer
+from kcore.kubelet.probes import ExecTarget
 from kcore.kubelet.logs import container_logs
 from kcore.kubelet.node_status import (
     architecture,
@@ -54,7 +56,14 @@ from kcore.kubelet.node_status import (
     read_system_info,
     resource_list,
 )
-from kcore.kubelet.pod_worker import PodWorker, RuntimeClient, WorkerDeps, sandbox_id_of, stop_tasks
+from kcore.kubelet.pod_worker import (
+    PodWorker,
+    RuntimeClient,
+    WorkerDeps,
+    group_instances,
+    sandbox_id_of,
+    stop_tasks,
+)
 from kcore.kubelet.resources import cpu_cores, node_capacity, pressure_conditions, read_node, sample_processes
 from kcore.log import get_logger
 
@@ -94,6 +103,8 @@ def referenced_objects(container: Obj) -> tuple[set[str], set[str]]:
 def _sessions(sids: set[int]) -> dict[int, list[int]]:
     """The live processes of each session in ``sids`` (one pass over the process table)."""
     groups: dict[int, list[int]] = {sid: [] for sid in sids}
+    if not groups:  # nothing to look for: skip the scan of every process on the host
+        return groups
     for pid in psutil.pids():
         try:
             sid = os.getsid(pid)
@@ -154,6 +165,9 @@ class Kubelet:
         self._running = asyncio.Event()
         self._done: asyncio.Event | None = None
         self._log = log.bind(node=node_name)
+        # The kubelet's own HTTPS server (logs and exec for the API server), if any:
+        # kcore/kubelet/server.py; its port goes into status.daemonEndpoints.
+        self.server: Any = None
         self._deps = WorkerDeps(
             runtime=self.runtime, pods=self._pods_api, recorder=self.recorder, backoff=self.backoff,
             node_ip=self.cfg.node_ip, data_dir=self.data_dir, probe_period_scale=self.cfg.probe_period_scale,
@@ -170,6 +184,8 @@ class Kubelet:
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             self._configure_runtime()
+            if self.server is not None:
+                await self.server.start()
             if not await self._until_stopped(self._register_with_retries()):
                 return
             self.pod_informer.add_handler(on_add=self._on_pod, on_update=lambda _o, n: self._on_pod(n),
@@ -252,6 +268,9 @@ class Kubelet:
         await self.service_informer.stop()
         await stop_tasks(self._tasks)
         self._tasks.clear()
+        if self.server is not None:
+            with contextlib.suppress(Exception):
+                await self.server.stop()
         close = getattr(self.runtime.plugin, "close", None)
         if close is not None:
             await close()  # let go of containers (still running unless stopped above)
@@ -272,7 +291,8 @@ class Kubelet:
                                      now=_time_text(self.clock()))
         resources = self._resources()
         return node_status(capacity=resources, allocatable=resources, node_ip=self.cfg.node_ip,
-                           hostname=socket.gethostname(), system_info=self._system_info, conditions=conditions)
+                           hostname=socket.gethostname(), system_info=self._system_info, conditions=conditions,
+                           kubelet_port=int(getattr(self.server, "port", 0) or 0))
 
     async def register_node(self) -> Obj:
         """Create the Node, or take over the existing one (a restarted kubelet keeps its node)."""
@@ -493,3 +513,35 @@ class Kubelet:
         sandbox = worker.sandbox_id if worker is not None and worker.sandbox_id else sandbox_id_of(pod)
         async for chunk in container_logs(self.runtime, pod, sandbox, container, options):
             yield chunk
+
+    # -- exec -------------------------------------------------------------------------------------
+
+    def pod_by_name(self, namespace: str, name: str) -> Obj | None:
+        """A pod bound to this node, from the kubelet's cache."""
+        for pod in list(self._pods.values()):
+            meta = pod.get("metadata") or {}
+            if meta.get("name") == name and (meta.get("namespace") or "default") == namespace:
+                return pod
+        return None
+
+    async def exec_target(self, pod: Obj, container: str) -> ExecTarget:
+        """Where an exec in ``container`` of ``pod`` runs; ExecError unless it is running here."""
+        uid = (pod.get("metadata") or {}).get("uid") or ""
+        worker = self._workers.get(uid)
+        sandbox = worker.sandbox_id if worker is not None and worker.sandbox_id else sandbox_id_of(pod)
+        insts = group_instances(await self.runtime.list_containers(), sandbox).get(container) or []
+        running = [st for st in insts if st.get("state") == "running"]
+        if not running:
+            name = (pod.get("metadata") or {}).get("name")
+            raise ExecError(f'container "{container}" in pod "{name}" is not running')
+        return self.runtime.exec_target(running[-1]["id"])
+
+    async def exec(self, pod: Obj, container: str, command: list[str] | tuple[str, ...], *,
+                   tty: bool = False, stdin: bool = False) -> ExecProcess:
+        """Start ``command`` in the running ``container`` of ``pod`` (pods/exec).
+
+        Raises ExecError when the container is not running here or the command cannot start.
+        """
+        proc = ExecProcess(command, await self.exec_target(pod, container), tty=tty, stdin=stdin)
+        await proc.start()
+        return proc

@@ -109,9 +109,17 @@ def test_pod_crud(core: client.CoreV1Api, ns: str) -> None:
     with pytest.raises(ApiException) as err:
         core.replace_namespaced_pod("web", ns, read)  # read is from before the patch
     assert err.value.status == 409
-    fresh = core.read_namespaced_pod("web", ns)
-    fresh.metadata.annotations = {"replaced": "true"}
-    replaced = core.replace_namespaced_pod("web", ns, fresh)
+    for _attempt in range(10):  # the kubelet may write the pod's status in between
+        fresh = core.read_namespaced_pod("web", ns)
+        fresh.metadata.annotations = {"replaced": "true"}
+        try:
+            replaced = core.replace_namespaced_pod("web", ns, fresh)
+            break
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+    else:
+        raise AssertionError("replace kept conflicting")
     assert replaced.metadata.annotations == {"replaced": "true"}
     assert replaced.metadata.labels == {"app": "web", "patched": "yes"}
     deleted = core.delete_namespaced_pod("web", ns, grace_period_seconds=0)

@@ -190,15 +190,18 @@ class Kubelets:
              "message": "kubelet says so", "lastHeartbeatTime": stamp, "lastTransitionTime": stamp}]
         await nodes.update_status(node)
 
-    async def renew(self, name: str) -> None:
+    async def renew(self, name: str, now: dt.datetime | None = None) -> None:
         await self.client.resource("coordination.k8s.io/v1", "Lease").patch(
-            name, {"spec": {"renewTime": format_micro_time(dt.datetime.now(dt.UTC))}},
+            name, {"spec": {"renewTime": format_micro_time(now or dt.datetime.now(dt.UTC))}},
             namespace="kube-node-lease")
 
     async def _loop(self) -> None:
         while True:
+            # One timestamp per round, so nodes that stop together expire together
+            # even when the machine is slow.
+            now = dt.datetime.now(dt.UTC)
             for name in list(self.alive):
-                await self.renew(name)
+                await self.renew(name, now)
             await asyncio.sleep(PERIOD)  # a kubelet's renew interval, not a wait for a result
 
     async def __aenter__(self) -> Kubelets:
