@@ -56,6 +56,18 @@ class NodeOptions:
     token: str | None = None
 
 
+def announce_pod_network(host: Any, options: NodeOptions, log: Any) -> None:
+    """Say plainly, at start-up, how pods are networked on this node."""
+    if options.role == "server":
+        return
+    plugin = options.config.network.plugin
+    available = host.names("kcore.cni")
+    if plugin == "none" or plugin not in available:
+        log.warning("no pod network: pods share the host's network and their podIP is the "
+                    "node's address", node_ip=options.config.kubelet.node_ip,
+                    network_plugin=plugin, installed_network_plugins=available)
+
+
 def tune_garbage_collector() -> None:
     """Fewer full collections: lists decode thousands of small dicts at once, and with
     the default thresholds the collector took about half of a large list's time
@@ -260,6 +272,7 @@ async def run(options: NodeOptions, stop: asyncio.Event | None = None) -> int:
             log.warning("plugin failed to load", group=record.group, name=record.name,
                         distribution=record.distribution, error=record.error)
     host.configure(cfg)
+    announce_pod_network(host, options, log)
 
     tasks: list[asyncio.Task[None]] = []
     store: Store | None = None

@@ -48,3 +48,7 @@ def test_cacerts_is_public_and_matches_the_join_token(cluster: RunningCluster) -
     token = (cluster.data_dir / "token").read_text().strip()
     assert pem.startswith(b"-----BEGIN CERTIFICATE-----")
     assert join_token_ca_hash(token) == ca_hash(pem)
+
+
+def test_start_up_says_pods_use_the_host_network(cluster: RunningCluster) -> None:
+    assert "no pod network: pods share the host's network" in cluster.log()

@@ -171,3 +171,53 @@ def test_image_without_entrypoint_waits_with_a_reason(kubectl: Kubectl) -> None:
     logs = kubectl.run("logs", "mystery", check=False)
     assert logs.returncode == 1 and "Error from server (BadRequest)" in logs.stderr
     kubectl("delete", "pod", "mystery", "--grace-period=1")
+
+
+TALKER = """
+apiVersion: v1
+kind: Pod
+metadata:
+  name: talker
+spec:
+  containers:
+  - name: first
+    image: python
+    command: ["python3", "-u", "-c",
+              "import time\\nfor i in range(5): print('line', i)\\ntime.sleep(0.5)\\nraise SystemExit(1)"]
+  - name: second
+    image: python
+    command: ["python3", "-u", "-c",
+              "import time, itertools\\nfor i in itertools.count(): print('tick', i); time.sleep(0.2)"]
+"""
+
+
+def test_logs_options(kubectl: Kubectl) -> None:
+    import subprocess
+
+    kubectl("apply", "-f", "-", input=TALKER)
+    wait_for(lambda: (s := json.loads(kubectl("get", "pod", "talker", "-o", "json"))["status"]
+                      .get("containerStatuses")) and any(c["name"] == "first" and c["restartCount"] >= 1
+                                                         for c in s), 60, "first container restarted")
+    assert kubectl("logs", "talker", "-c", "first", "--tail=2").splitlines()[-2:] == ["line 3", "line 4"]
+    stamped = kubectl("logs", "talker", "-c", "first", "--timestamps").splitlines()[0]
+    stamp, text = stamped.split(" ", 1)
+    assert stamp.endswith("Z") and "T" in stamp and text.startswith("line")
+    previous = kubectl("logs", "talker", "-c", "first", "--previous")
+    assert previous.splitlines()[:5] == [f"line {i}" for i in range(5)]
+    assert "tick" in kubectl("logs", "talker", "-c", "second", "--since=10s")
+    defaulted = kubectl.run("logs", "talker")
+    assert 'Defaulted container "first"' in defaulted.stderr  # kubectl picks the first one
+
+    follow = subprocess.Popen(
+        ["kubectl", "--kubeconfig", str(kubectl.kubeconfig), "--cache-dir", str(kubectl.cache_dir),
+         "logs", "-f", "talker", "-c", "second", "--tail=1"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert follow.stdout is not None
+        seen = [follow.stdout.readline().strip() for _ in range(4)]
+        numbers = [int(line.split()[1]) for line in seen]
+        assert numbers == sorted(numbers) and numbers[-1] > numbers[0]  # new lines keep arriving
+    finally:
+        follow.kill()
+        follow.wait()
+    kubectl("delete", "pod", "talker", "--grace-period=1")
