@@ -73,6 +73,64 @@ def pods(kubectl: Kubectl, selector: str = "app=worker") -> list[dict[str, Any]]
             if not p["metadata"].get("deletionTimestamp")]
 
 
+class RolloutWatcher:
+    """Follows the worker pods with the official client's watch, in a thread."""
+
+    def __init__(self, kubectl: Kubectl) -> None:
+        import threading
+
+        from kubernetes import client, config, watch
+
+        cfg = client.Configuration()
+        config.load_kube_config(config_file=str(kubectl.kubeconfig), client_configuration=cfg)
+        self.core = client.CoreV1Api(client.ApiClient(cfg))
+        self.watch = watch.Watch()
+        self.pods: dict[str, tuple[bool, bool]] = {}  # name -> (terminating, ready)
+        self.events = 0
+        self.max_total = 0
+        self.min_ready = 10**9
+        self.history: list[tuple[int, int]] = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        listed = self.core.list_namespaced_pod("default", label_selector="app=worker")
+        for pod in listed.items:
+            self._record(pod)
+        self.resource_version = listed.metadata.resource_version
+        self._measure()
+
+    def _record(self, pod: Any, deleted: bool = False) -> None:
+        if deleted:
+            self.pods.pop(pod.metadata.name, None)
+            return
+        ready = any(c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or []))
+        self.pods[pod.metadata.name] = (pod.metadata.deletion_timestamp is not None, ready)
+
+    def _measure(self) -> None:
+        live = [ready for terminating, ready in self.pods.values() if not terminating]
+        self.history.append((len(live), sum(live)))
+        self.max_total = max(self.max_total, len(live))
+        self.min_ready = min(self.min_ready, sum(live))
+
+    def _run(self) -> None:
+        try:
+            self._follow()
+        except Exception:  # noqa: BLE001 - the stream ends when the cluster stops
+            return
+
+    def _follow(self) -> None:
+        for event in self.watch.stream(self.core.list_namespaced_pod, "default",
+                                       label_selector="app=worker",
+                                       resource_version=self.resource_version, timeout_seconds=120):
+            self.events += 1
+            self._record(event["object"], deleted=event["type"] == "DELETED")
+            self._measure()
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.watch.stop()
+
+
 def test_deployment_lifecycle_with_real_processes(kubectl: Kubectl) -> None:
     kubectl("apply", "-f", "-", input=deployment())
     kubectl("rollout", "status", "deployment/worker", "--timeout=60s", timeout=90)
@@ -88,8 +146,16 @@ def test_deployment_lifecycle_with_real_processes(kubectl: Kubectl) -> None:
     assert "hello from worker" in kubectl("logs", name)
     assert "hello from worker" in kubectl("logs", "deployment/worker")
 
+    # Watch every pod change during the rollout: never more than replicas + maxSurge
+    # pods, never fewer than replicas - maxUnavailable ready ones.
+    watcher = RolloutWatcher(kubectl)
+    watcher.start()
     kubectl("apply", "-f", "-", input=deployment("v2", replicas=2))
     kubectl("rollout", "status", "deployment/worker", "--timeout=60s", timeout=90)
+    watcher.stop()
+    assert watcher.events > 0
+    assert watcher.max_total <= 2 + 1, watcher.history
+    assert watcher.min_ready >= 2 - 1, watcher.history
     images = {p["spec"]["containers"][0]["image"] for p in pods(kubectl)}
     assert images == {"python:v2"}
     history = kubectl("rollout", "history", "deployment/worker")
