@@ -397,3 +397,20 @@ async def test_overload_is_429_with_retry_after(api: Api, api_server: Any) -> No
 async def test_unsupported_verb_is_405(api: Api) -> None:
     events = await api.put("/api/v1/namespaces/default/pods", {"metadata": {"name": "x"}})
     assert events.status == 405 and events.body["reason"] == "MethodNotAllowed"
+
+
+async def test_plain_http_only_on_loopback() -> None:
+    import pytest as _pytest
+
+    from kcore.apiserver.server import ApiServer
+    from kcore.config import ApiServerConfig
+    from kcore.errors import UserFacingError
+    from kcore.store.memory import MemoryStore
+
+    exposed = ApiServer(MemoryStore(), config=ApiServerConfig(bind_address="0.0.0.0", port=0,
+                                                              insecure_http=True))
+    with _pytest.raises(UserFacingError, match="plain HTTP is only served on loopback"):
+        await exposed.start()
+    no_tls = ApiServer(MemoryStore(), config=ApiServerConfig(bind_address="127.0.0.1", port=0))
+    with _pytest.raises(UserFacingError, match="needs TLS"):
+        await no_tls.start()
