@@ -125,6 +125,7 @@ async def start_api_server(store: Store, host: Any,
         store, config=cfg.apiserver, ssl_context=ssl_context, security=security, hook=host.hook,
         ca_pem=pki.ca_pem if pki is not None else None,
         default_toleration_seconds=cfg.controllers.node_lifecycle.default_toleration_seconds,
+        service_cidr=cfg.proxy.service_cidr, node_port_range=cfg.proxy.node_port_range,
     )
     await api.start()
     if pki is not None:

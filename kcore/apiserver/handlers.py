@@ -486,6 +486,7 @@ class ResourceHandlers:
                                             duplicates=duplicates)
             merged = merge_for_update(kind, old, prepared, "status")
         else:
+            _prepare_service_update(kind, old, body)
             prepared, more = prepare_object(kind, body, field_validation=field_validation,
                                             duplicates=duplicates)
             merged = merge_for_update(kind, old, prepared, None)
@@ -597,6 +598,7 @@ class ResourceHandlers:
             created = await self.resources.create(kind, obj, dry_run=dry_run)
             return json_response(created, status=201, warnings=warnings)
         merged.setdefault("metadata", {})["resourceVersion"] = old["metadata"]["resourceVersion"]
+        _prepare_service_update(kind, old, merged)
         prepared, _ = prepare_object(kind, merged, field_validation="Ignore")
         new = merge_for_update(kind, old, prepared, None)
         req = self._admission_request("UPDATE", kind, namespace, name, new, old, user, dry_run)
@@ -830,6 +832,15 @@ class ResourceHandlers:
         except ConnectionResetError:
             pass  # kubectl logs -f ended by the user
         return response
+
+
+def _prepare_service_update(kind: KindInfo, old: Obj, new: Any) -> None:
+    """Services: before validation, keep the cluster IP and node ports an update left out
+    and drop those its new type cannot have (kcore.apiserver.allocators)."""
+    if kind.kind == "Service" and not kind.group and isinstance(new, dict):
+        from kcore.apiserver.allocators import prepare_service_update
+
+        prepare_service_update(old, new)
 
 
 def scale_of(kind: KindInfo, obj: Obj) -> Obj:

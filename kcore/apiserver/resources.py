@@ -153,6 +153,12 @@ class ResourceStore:
         # In-process caches that must see this server's own writes at once
         # (the watch confirms them a moment later).
         self.observers: dict[str, list[Callable[[str, Obj], None]]] = {}
+        # Service cluster IPs and node ports (kcore.apiserver.allocators.ServiceAllocator);
+        # None: Services are stored as given (no allocation).
+        self.services: Any = None
+
+    def _allocates(self, info: KindInfo) -> bool:
+        return self.services is not None and info.kind == "Service" and not info.group
 
     def observe(self, info: KindInfo, callback: Callable[[str, Obj], None]) -> None:
         self.observers.setdefault(info.key_prefix, []).append(callback)
@@ -243,6 +249,19 @@ class ResourceStore:
             meta["generation"] = 1
         obj["apiVersion"], obj["kind"] = info.api_version, info.kind
         prepare_for_create(info, obj)
+        # ---- Service allocations (kcore.apiserver.allocators): released below if the
+        # create fails after claiming them.
+        claimed: list[str] = []
+        if self._allocates(info):
+            claimed = await self.services.allocate_create(obj, dry_run=dry_run)
+        try:
+            return await self._create_object(info, obj, meta, dry_run)
+        except BaseException:
+            if claimed:
+                await self.services.release_keys(claimed, obj)
+            raise
+
+    async def _create_object(self, info: KindInfo, obj: Obj, meta: Obj, dry_run: bool) -> Obj:
         generated = not meta.get("name") and meta.get("generateName")
         for _attempt in range(8 if generated else 1):
             if generated:
@@ -295,6 +314,18 @@ class ResourceStore:
         new = merge_for_update(info, old, obj, subresource)
         if new == old:
             return old, False
+        if self._allocates(info) and subresource is None and not old["metadata"].get("deletionTimestamp"):
+            # ---- Service allocations: claim new ones now, release dropped ones once written
+            claimed, dropped = await self.services.allocate_update(old, new, dry_run=dry_run)
+            if dry_run:
+                return new, False
+            try:
+                written = await self._write(info, old, new)
+            except BaseException:
+                await self.services.release_keys(claimed, new)
+                raise
+            await self.services.release_keys(dropped, old)
+            return written, False
         if dry_run:
             return new, False
         return await self._write(info, old, new), False
@@ -310,6 +341,9 @@ class ResourceStore:
                 revision = await self.store.delete(key, expected)
                 new["metadata"]["resourceVersion"] = str(revision)
                 self._notify(info, "DELETED", new)
+                if self._allocates(info):
+                    await self.services.release(old)
+                    await self.services.release(new)
                 return new
             revision = await self.store.update(key, encode(new), expected)
         except ConflictError:
@@ -350,6 +384,8 @@ class ResourceStore:
                     raise errors.not_found(info.plural, info.group, name) from None
                 old["metadata"]["resourceVersion"] = str(revision)
                 self._notify(info, "DELETED", old)
+                if self._allocates(info):
+                    await self.services.release(old)
                 return old, True
             if new == old or options.dry_run:
                 return new, False
@@ -467,6 +503,10 @@ def merge_for_update(info: KindInfo, old: Obj, new: Obj, subresource: str | None
             merged["status"] = copy.deepcopy(old["status"])
         else:
             merged.pop("status", None)
+    if info.kind == "Service" and not info.group:
+        from kcore.apiserver.allocators import prepare_service_update
+
+        prepare_service_update(old, merged)  # keep allocated values an update left out
     if info.kind not in _GENERATION_EXEMPT and spec_part(merged) != spec_part(old):
         meta["generation"] = int(old_meta.get("generation") or 1) + 1
     return merged

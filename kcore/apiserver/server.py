@@ -24,6 +24,7 @@ from aiohttp import web
 from kcore.api.registry import KindRegistry, builtin_registry
 from kcore.apiserver import discovery, errors
 from kcore.apiserver.admission import SYSTEM_NAMESPACES, AdmissionChain
+from kcore.apiserver.allocators import ServiceAllocator
 from kcore.apiserver.bootstrap_rbac import bootstrap_policy
 from kcore.apiserver.handlers import LogSource, ResourceHandlers, json_response
 from kcore.apiserver.metrics import ApiMetrics
@@ -65,6 +66,8 @@ class ApiServer:
         ca_pem: bytes | None = None,
         default_toleration_seconds: int = 300,
         clock: Callable[[], dt.datetime] = utc_now,
+        service_cidr: str = "10.96.0.0/12",
+        node_port_range: str = "30000-32767",
     ) -> None:
         self.config = config or ApiServerConfig()
         self.registry = registry or builtin_registry()
@@ -77,6 +80,11 @@ class ApiServer:
         self.metrics = ApiMetrics(watchers=lambda: self.caches.watcher_count)
         self.store = InstrumentedStore(store, self.metrics.observe_store)
         self.resources = ResourceStore(self.store, clock)
+        # Service cluster IPs and node ports, persisted as store keys (allocators.py).
+        self.services = ServiceAllocator(
+            self.store, service_cidr=service_cidr, node_port_range=node_port_range,
+            load_balancer_ip=self.advertise_address)
+        self.resources.services = self.services
         self.caches = WatchCaches(self.store)
         namespaces = self.registry.get("v1", "Namespace")
         self.namespaces = NamespaceCache(self.resources, self.caches, namespaces)
@@ -140,8 +148,14 @@ class ApiServer:
         server = self._site._server  # noqa: SLF001 - aiohttp keeps the bound sockets here
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else self.config.port
+        await self.ensure_kubernetes_service()
         self.ready = True
         log.info("api server listening", address=self.url)
+
+    @property
+    def advertise_address(self) -> str:
+        """The address other components reach this server on (Endpoints of ``kubernetes``)."""
+        return self.config.advertise_address or "127.0.0.1"
 
     @property
     def url(self) -> str:
@@ -175,6 +189,76 @@ class ApiServer:
                 except errors.ApiError as exc:
                     if exc.code != 409:
                         raise
+        # Allocation keys for Services stored before allocations were recorded.
+        services = self.registry.get("v1", "Service")
+        restored = await self.services.repair((await self.resources.list(services, None)).items)
+        if restored:
+            log.info("service allocations restored", count=restored)
+
+    # ---- the `kubernetes` Service ------------------------------------------------
+
+    def kubernetes_service_objects(self) -> list[dict[str, Any]]:
+        """The ``kubernetes`` Service in ``default`` with its Endpoints and EndpointSlice,
+        pointing at this server (Kubernetes' endpoint reconciler writes the same)."""
+        port = self.port or self.config.port
+        address = self.advertise_address
+        family = "IPv6" if ":" in address else "IPv4"
+        meta = {"name": "kubernetes", "namespace": "default"}
+        service = {
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {**meta, "labels": {"component": "apiserver", "provider": "kubernetes"}},
+            "spec": {"type": "ClusterIP", "clusterIP": self.services.kubernetes_ip,
+                     "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}],
+                     "sessionAffinity": "None"},
+        }
+        endpoints = {
+            "apiVersion": "v1", "kind": "Endpoints",
+            "metadata": {**meta, "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+            "subsets": [{"addresses": [{"ip": address}],
+                         "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}],
+        }
+        endpoint_slice = {
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {**meta, "labels": {"kubernetes.io/service-name": "kubernetes"}},
+            "addressType": family,
+            "endpoints": [{"addresses": [address], "conditions": {"ready": True}}],
+            "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
+        }
+        return [service, endpoints, endpoint_slice]
+
+    async def ensure_kubernetes_service(self) -> None:
+        """Create the ``kubernetes`` Service and its endpoints, or bring their port and
+        address up to date (the port may differ from the last run)."""
+        from kcore.apiserver.decode import prepare_object
+
+        for wanted in self.kubernetes_service_objects():
+            kind = self.registry.get(wanted["apiVersion"], wanted["kind"])
+            wanted, _ = prepare_object(kind, wanted, field_validation="Ignore")
+            for _attempt in range(8):
+                current = await self.resources.get_or_none(kind, "default", "kubernetes")
+                try:
+                    if current is None:
+                        await self.resources.create(kind, wanted)
+                    elif wanted["kind"] == "Service":
+                        ports = (current.get("spec") or {}).get("ports")
+                        if ports != wanted["spec"]["ports"]:
+                            new = {**current, "spec": {**current["spec"], "ports": wanted["spec"]["ports"]}}
+                            await self.resources.update(kind, new, old=current)
+                    else:
+                        body = {k: v for k, v in wanted.items()
+                                if k not in ("metadata", "apiVersion", "kind")}
+                        if any(current.get(k) != v for k, v in body.items()):
+                            await self.resources.update(kind, {**current, **body}, old=current)
+                except errors.ApiError as exc:
+                    # 409: another API server wrote it first; 422 on create: its cluster IP
+                    # is already claimed by that server's create: read it again.
+                    if exc.code == 409 or (exc.code == 422 and current is None):
+                        await asyncio.sleep(0.05)
+                        continue
+                    raise
+                break
+            else:
+                log.warning("could not write the kubernetes service object", kind=wanted["kind"])
 
     async def ensure_objects(self, objects: list[dict[str, Any]]) -> None:
         """Create each object that does not exist yet (bootstrap policy and the like)."""

@@ -25,6 +25,8 @@ log = get_logger("controller-manager")
 def _builtin_factories(cfg: ControllersConfig) -> dict[str, Callable[[ApiClient, InformerFactory, EventRecorder], Any]]:
     """Controller name -> constructor. Imports here keep start-up cheap when disabled."""
     from kcore.controllers.deployment import DeploymentController
+    from kcore.controllers.endpoints import EndpointsController
+    from kcore.controllers.endpointslice import EndpointSliceController
     from kcore.controllers.garbage_collector import GarbageCollector
     from kcore.controllers.namespace import NamespaceController
     from kcore.controllers.node_lifecycle import NodeLifecycleController
@@ -35,6 +37,8 @@ def _builtin_factories(cfg: ControllersConfig) -> dict[str, Callable[[ApiClient,
         "replicationcontroller": lambda c, f, r: ReplicationControllerController(c, f, r),
         "deployment": lambda c, f, r: DeploymentController(c, f, r),
         "garbagecollector": lambda c, f, r: GarbageCollector(c, f),
+        "endpoint": lambda c, f, r: EndpointsController(c, f, r),
+        "endpointslice": lambda c, f, r: EndpointSliceController(c, f, r),
         "namespace": lambda c, f, r: NamespaceController(c, f),
         "nodelifecycle": lambda c, f, r: NodeLifecycleController(
             c, f, config=cfg.node_lifecycle,

@@ -270,7 +270,7 @@ class NodeLifecycleController(Controller):
         self.passes = 0
         """Completed monitor passes (tests await them instead of sleeping)."""
         self._passed = asyncio.Condition()
-        self._pending: dict[str, collections.OrderedDict[str, None]] = {}
+        self._pending: dict[str, collections.OrderedDict[str, int | None]] = {}
         self._buckets: dict[str, TokenBucket] = {}
         self._taint_seen: dict[tuple[str, str, str], dt.datetime] = {}
         self._loops: list[asyncio.Task[None]] = []
@@ -442,7 +442,7 @@ class NodeLifecycleController(Controller):
                                       now=format_micro_time(now))
         queue = self._pending.setdefault(zone_of(node), collections.OrderedDict())
         if pending:
-            queue.setdefault(name, None)
+            queue.setdefault(name, self.passes)  # remembers the pass that queued it
         else:
             queue.pop(name, None)
         if new != taints:
@@ -454,6 +454,10 @@ class NodeLifecycleController(Controller):
             bucket = self._buckets.get(zone)
             while queue and bucket is not None:
                 name = next(iter(queue))
+                if queue[name] is not None and self.passes < queue[name] + 2:
+                    # Wait for one more full pass: nodes that went silent together but were
+                    # noticed a pass apart must count as one disruption, not two failures.
+                    break
                 node = self.nodes.indexer.get(name)
                 if node is None or self.disrupted:
                     del queue[name]

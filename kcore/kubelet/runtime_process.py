@@ -167,6 +167,25 @@ def _signal_session(sid: int, sig: int) -> None:
                 pass
 
 
+async def _session_gone(sid: int, timeout: float = 5.0) -> None:
+    """Return once no live process of session ``sid`` is left (forked children too)."""
+    from kcore.kubelet.resources import session_pids
+
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = []
+        for pid in await asyncio.to_thread(session_pids, sid):
+            try:
+                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                    alive.append(pid)
+            except psutil.NoSuchProcess:
+                continue
+        if not alive or time.monotonic() > deadline:
+            return
+        _signal_session(sid, signal.SIGKILL)
+        await asyncio.sleep(0.02)
+
+
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -460,6 +479,7 @@ class ProcessRuntime:
             log.info("grace period over, killing", container=rec.name, id=rec.id, grace=grace_seconds)
             _signal_session(rec.pid, signal.SIGKILL)
             await live.exited.wait()
+        await _session_gone(rec.pid)
 
     @hookimpl
     async def kcore_runtime_container_status(self, container_id: str) -> dict[str, Any]:
