@@ -63,9 +63,12 @@ def announce_pod_network(host: Any, options: NodeOptions, log: Any) -> None:
     plugin = options.config.network.plugin
     available = host.names("kcore.cni")
     if plugin == "none" or plugin not in available:
-        log.warning("no pod network: pods share the host's network and their podIP is the "
-                    "node's address", node_ip=options.config.kubelet.node_ip,
-                    network_plugin=plugin, installed_network_plugins=available)
+        reason = f"network plugin {plugin!r} is not installed"
+    else:
+        reason = "this build's kubelet does not call network plugins yet"
+    log.warning("no pod network: pods share the host's network and their podIP is the "
+                "node's address", reason=reason, node_ip=options.config.kubelet.node_ip,
+                network_plugin=plugin, installed_network_plugins=available)
 
 
 def tune_garbage_collector() -> None:

@@ -201,7 +201,7 @@ class PluginHost:
 
     def names(self, group: str) -> list[str]:
         """The names of the loaded plugins of ``group``, sorted."""
-        return sorted(r.name for r in self._records.values() if r.group == group and r.status == "loaded")
+        return sorted({r.name for r in self._records.values() if r.group == group and r.status == "loaded"})
 
     # -- discovery ----------------------------------------------------------
 

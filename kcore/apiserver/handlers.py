@@ -284,17 +284,25 @@ class ResourceHandlers:
     async def _list(self, request: web.Request, kind: KindInfo, namespace: str | None) -> web.Response:
         query = request.query
         limit = _int(query, "limit") or 0
+        predicate = self._predicate(kind, query)
+        # Plain JSON lists without selectors are served from the stored bytes, unparsed.
+        raw = predicate is None and not wants_table(request.headers.get("Accept", ""))
         page = await self.resources.list(
             kind, namespace, limit=max(0, limit), continue_token=query.get("continue") or None,
             resource_version=query.get("resourceVersion"),
             resource_version_match=query.get("resourceVersionMatch"),
-            predicate=self._predicate(kind, query),
+            predicate=predicate, raw=raw,
         )
         meta: Obj = {"resourceVersion": page.resource_version}
         if page.continue_token:
             meta["continue"] = page.continue_token
             if page.remaining is not None:
                 meta["remainingItemCount"] = page.remaining
+        if raw:
+            head = orjson.dumps({"kind": kind.list_kind, "apiVersion": kind.api_version,
+                                 "metadata": meta})
+            body = head[:-1] + b',"items":[' + b",".join(page.items) + b"]}"
+            return web.Response(body=body, content_type=JSON)
         return self._render(request, kind, page.items, list_meta=meta, single=False)
 
     async def _watch(self, request: web.Request, kind: KindInfo, namespace: str | None,

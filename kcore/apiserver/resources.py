@@ -77,12 +77,24 @@ def decode(kv: KeyValue) -> Obj:
     return obj
 
 
+_RAW_HEAD = b'{"metadata":{'
+
+
 def encode(obj: Obj) -> bytes:
-    """Stored form: resourceVersion is not stored, it is the revision of the write."""
-    metadata = obj.get("metadata") or {}
-    if "resourceVersion" in metadata:
-        obj = {**obj, "metadata": {k: v for k, v in metadata.items() if k != "resourceVersion"}}
-    return orjson.dumps(obj)
+    """Stored form: metadata first and without resourceVersion (that is the revision
+    of the write), so reads can splice the resourceVersion into the stored bytes."""
+    metadata = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "resourceVersion"}
+    return orjson.dumps({"metadata": metadata, **{k: v for k, v in obj.items() if k != "metadata"}})
+
+
+def raw_object(kv: KeyValue) -> bytes:
+    """The stored JSON with its resourceVersion, without parsing it (the fast read path)."""
+    value = kv.value
+    if not value.startswith(_RAW_HEAD):
+        return orjson.dumps(decode(kv))
+    head = b'{"metadata":{"resourceVersion":"' + str(kv.mod_revision).encode() + b'"'
+    rest = value[len(_RAW_HEAD):]
+    return head + (rest if rest.startswith(b"}") else b"," + rest)
 
 
 def spec_part(obj: Obj) -> Obj:
@@ -138,7 +150,7 @@ class DeleteOptions:
 
 @dataclass
 class ListPage:
-    items: list[Obj]
+    items: list[Any]  # dicts, or JSON bytes for a raw list
     resource_version: str
     continue_token: str | None
     remaining: int | None
@@ -189,8 +201,14 @@ class ResourceStore:
         resource_version: str | None = None,
         resource_version_match: str | None = None,
         predicate: Callable[[Obj], bool] | None = None,
+        raw: bool = False,
     ) -> ListPage:
-        """One page of matching objects; consistent at one revision across pages."""
+        """One page of matching objects; consistent at one revision across pages.
+
+        With ``raw`` (and no predicate) the items are the stored JSON bytes with
+        their resourceVersion spliced in, never parsed.
+        """
+        raw = raw and predicate is None
         revision = 0
         rv = parse_resource_version(resource_version)
         if resource_version_match == "Exact":
@@ -214,10 +232,13 @@ class ResourceStore:
                     continue_token=token, revision=revision,
                 )
                 revision = page.revision
-                for kv in page.items:
-                    obj = decode(kv)
-                    if predicate is None or predicate(obj):
-                        items.append(obj)
+                if raw:
+                    items.extend(raw_object(kv) for kv in page.items)  # type: ignore[misc]
+                else:
+                    for kv in page.items:
+                        obj = decode(kv)
+                        if predicate is None or predicate(obj):
+                            items.append(obj)
                 token = page.continue_token
                 # Selectors filter after paging, so fetch more until the page is full.
                 if not token or not limit or len(items) >= limit:

@@ -1,0 +1,110 @@
+"""The ``coredns`` DNS plugin: the hook implementation, its settings, and pods' resolv.conf.
+
+Settings (one flat dict; :func:`settings_from_config` builds it from ``[dns]`` and
+its ``[dns.coredns]`` table):
+
+``cluster_domain`` (``cluster.local``), ``bind_address`` (``0.0.0.0``), ``port``
+(53), ``upstream`` (list of ``ip[:port]`` or a resolv.conf path; empty: names
+outside the cluster are REFUSED), ``service_ip`` (the address pods are told to
+use, also the ``ns.dns.<domain>`` glue), ``ttl`` (5), ``pods`` (``insecure`` or
+``disabled``), ``cache`` (true).
+
+The context may carry ``client`` (an ``ApiClient``; required), ``informers`` (a
+shared ``InformerFactory``; else the server makes its own) and ``plugins`` (the
+``PluginHost``, so ``kcore_dns_records`` implementations are consulted); as
+attributes or dict keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kcore import hookimpl
+from kcore.client.informer import InformerFactory
+from kcore_dns_coredns.resolver import RecordsHook, Resolver
+from kcore_dns_coredns.server import DnsServer, DnsStartError, Forwarder, parse_upstreams
+from kcore_dns_coredns.view import DEFAULT_TTL, ClusterView
+
+DEFAULTS: dict[str, Any] = {
+    "cluster_domain": "cluster.local",
+    "bind_address": "0.0.0.0",
+    "port": 53,
+    "upstream": [],
+    "service_ip": None,
+    "ttl": DEFAULT_TTL,
+    "pods": "insecure",
+    "cache": True,
+}
+
+
+def settings_from_config(dns_config: Any, plugin: str = "coredns") -> dict[str, Any]:
+    """The flat settings dict from a ``DnsConfig``: its fields, overridden by ``[dns.<plugin>]``."""
+    settings = {k: getattr(dns_config, k) for k in ("cluster_domain", "port", "upstream", "service_ip")}
+    settings.update(dns_config.plugin_settings(plugin))
+    return settings
+
+
+def pod_resolv_conf(namespace: str, settings: dict[str, Any]) -> str:
+    """The ``/etc/resolv.conf`` a pod with ``dnsPolicy: ClusterFirst`` gets (for the CNI plugin).
+
+    Search-path expansion is the client's job, as in Kubernetes: with ``ndots:5``
+    a short name like ``web`` is tried as ``web.<ns>.svc.<domain>`` first.
+    """
+    domain = str(settings.get("cluster_domain") or DEFAULTS["cluster_domain"]).strip(".")
+    service_ip = settings.get("service_ip")
+    if not service_ip:
+        raise ValueError("pod_resolv_conf needs the DNS service_ip in settings")
+    return (f"nameserver {service_ip}\n"
+            f"search {namespace}.svc.{domain} svc.{domain} {domain}\n"
+            "options ndots:5\n")
+
+
+def _get(context: Any, name: str) -> Any:
+    if isinstance(context, dict):
+        return context.get(name)
+    return getattr(context, name, None)
+
+
+def records_hook_from(host: Any) -> RecordsHook | None:
+    """A caller of every ``kcore_dns_records`` implementation, or None if there is no host."""
+    hook = getattr(getattr(host, "hook", None), "kcore_dns_records", None)
+    if hook is None:
+        return None
+
+    def call(name: str, qtype: str, view: ClusterView) -> list[Any]:
+        if not hook.get_hookimpls():
+            return []
+        return [r for r in hook(name=name, qtype=qtype, view=view) if r]
+
+    return call
+
+
+def build_server(settings: dict[str, Any], context: Any = None) -> DnsServer:
+    """A not yet started server from settings and context (see the module docstring)."""
+    unknown = set(settings) - set(DEFAULTS) - {"enabled", "plugin"}
+    if unknown:
+        raise DnsStartError(f"unknown dns.coredns settings: {', '.join(sorted(unknown))}")
+    merged = {**DEFAULTS, **{k: v for k, v in settings.items() if v is not None}}
+    upstreams = parse_upstreams(list(merged["upstream"] or []))
+    view = ClusterView(merged["cluster_domain"], ttl=int(merged["ttl"]))
+    records_hook = records_hook_from(_get(context, "plugins")) if context is not None else None
+    resolver = Resolver(view, pods=merged["pods"], service_ip=merged["service_ip"],
+                        has_upstream=bool(upstreams), records_hook=records_hook,
+                        cache=bool(merged["cache"]))
+    informers = _get(context, "informers") if context is not None else None
+    own = False
+    if informers is None:
+        client = _get(context, "client") if context is not None else None
+        if client is not None:
+            informers, own = InformerFactory(client), True
+    return DnsServer(view, resolver, bind_address=merged["bind_address"], port=int(merged["port"]),
+                     forwarder=Forwarder(upstreams), informers=informers, own_informers=own)
+
+
+class CoreDns:
+    """The ``coredns`` entry point of ``kcore.dns``."""
+
+    @hookimpl
+    async def kcore_dns_start(self, settings: dict[str, Any], context: Any) -> DnsServer:
+        """Start answering; returns the running :class:`DnsServer` (``await server.stop()``)."""
+        return await build_server(settings, context).start()
