@@ -278,6 +278,9 @@ class ResourceHandlers:
 
     async def _get(self, request: web.Request, kind: KindInfo, namespace: str | None,
                    name: str) -> web.Response:
+        if not wants_table(request.headers.get("Accept", "")):
+            body = await self.resources.get_raw(kind, namespace, name)
+            return web.Response(body=body, content_type=JSON)
         obj = await self.resources.get(kind, namespace, name)
         return self._render(request, kind, [obj], list_meta=None, single=True)
 

@@ -187,6 +187,13 @@ class ResourceStore:
             raise errors.not_found(info.plural, info.group, name)
         return decode(kv)
 
+    async def get_raw(self, info: KindInfo, namespace: str | None, name: str) -> bytes:
+        """The object's JSON as stored, with its resourceVersion, never parsed."""
+        kv = await self.store.get(object_key(info, namespace, name))
+        if kv is None:
+            raise errors.not_found(info.plural, info.group, name)
+        return raw_object(kv)
+
     async def get_or_none(self, info: KindInfo, namespace: str | None, name: str) -> Obj | None:
         kv = await self.store.get(object_key(info, namespace, name))
         return None if kv is None else decode(kv)

@@ -414,3 +414,20 @@ async def test_plain_http_only_on_loopback() -> None:
     no_tls = ApiServer(MemoryStore(), config=ApiServerConfig(bind_address="127.0.0.1", port=0))
     with _pytest.raises(UserFacingError, match="needs TLS"):
         await no_tls.start()
+
+
+async def test_raw_reads_match_parsed_ones(api: Api, api_server: Any) -> None:
+    """GET and plain lists serve the stored bytes; they must equal the parsed form."""
+    from kcore.apiserver.resources import decode, raw_object
+
+    created = (await api.post(PODS, pod("rawpod"))).body
+    got = await api.get(f"{PODS}/rawpod")
+    assert got.body == created
+    listed = await api.get(PODS)
+    assert [i for i in listed.body["items"] if i["metadata"]["name"] == "rawpod"] == [created]
+    kv = await api_server.store.get("/registry/core/pods/default/rawpod")
+    assert orjson.loads(raw_object(kv)) == decode(kv)
+    empty_meta = type(kv)(key="k", value=b'{"metadata":{},"kind":"X"}', create_revision=1, mod_revision=7)
+    assert orjson.loads(raw_object(empty_meta)) == {"metadata": {"resourceVersion": "7"}, "kind": "X"}
+    legacy = type(kv)(key="k", value=b'{"kind":"X","metadata":{"name":"a"}}', create_revision=1, mod_revision=8)
+    assert orjson.loads(raw_object(legacy))["metadata"] == {"name": "a", "resourceVersion": "8"}
