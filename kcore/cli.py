@@ -1,4 +1,4 @@
-"""The ``kcore`` command: ``up | server | agent | simulate | plugins | config show | version``.
+"""The ``kcore`` command: ``up | server | agent | simulate | plugins | config show | proxy rules | version``.
 
 Every failure a user can cause ends in one line on stderr naming the cause and
 exit status 2 (1 for a runtime failure), never a traceback.
@@ -78,6 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
     show = config_sub.add_parser("show", help="print the effective configuration as TOML")
     show.add_argument("--config", metavar="FILE", help="kcore.toml to read")
 
+    proxy = sub.add_parser("proxy", help="service proxy tools")
+    proxy_sub = proxy.add_subparsers(dest="proxy_command", metavar="ACTION")
+    proxy_sub.required = True
+    rules = proxy_sub.add_parser("rules", help="print the rules the configured proxy mode would install")
+    rules.add_argument("--config", metavar="FILE", help="kcore.toml to read ([proxy] mode)")
+    rules.add_argument("--kubeconfig", metavar="PATH", default=None,
+                       help="admin kubeconfig (default: $KUBECONFIG, else <data dir>/kubeconfig.yaml)")
+
     sub.add_parser("version", help="print the kcore version")
     return parser
 
@@ -95,6 +103,14 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     records = host.records()
     sys.stdout.write(format_plugin_table(records) + "\n")
     return 1 if any(r.status != "loaded" for r in records) else 0
+
+
+def _cmd_proxy_rules(args: argparse.Namespace) -> int:
+    from kcore.proxy.runner import rules_from_kubeconfig
+
+    kubeconfig = args.kubeconfig or os.environ.get("KUBECONFIG") or default_data_dir() / "kubeconfig.yaml"
+    sys.stdout.write(asyncio.run(rules_from_kubeconfig(load_config(args.config), kubeconfig)))
+    return 0
 
 
 def _run_node(args: argparse.Namespace) -> int:
@@ -138,6 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_config_show(args)
         if args.command == "plugins":
             return _cmd_plugins(args)
+        if args.command == "proxy":
+            return _cmd_proxy_rules(args)
         if args.command == "simulate":
             return _cmd_simulate(args)
         return _run_node(args)
