@@ -23,7 +23,6 @@ from kcore.apiserver import errors
 from kcore.apiserver.admission import AdmissionChain, AdmissionRequest
 from kcore.apiserver.decode import (
     duplicate_fields,
-    invalid_from,
     media_type,
     parse_body,
     prepare_object,

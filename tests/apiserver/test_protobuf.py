@@ -16,7 +16,6 @@ import os
 import random
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -716,6 +715,8 @@ def test_kubectl_live_capture(capture_server: tuple[CaptureServer, str], tmp_pat
         assert proc.stdout.strip() == "yes"
     if capture.name == "tokenrequest":
         assert proc.stdout.strip() == "t0k3n"
+    if REFRESH:
+        (DATA / f"{capture.name}.pb").write_bytes(raw)
 
 
 @pytest.mark.parametrize("capture", [c for c in CAPTURES if c.dry_run], ids=lambda c: c.name)
@@ -748,5 +749,3 @@ def _omit_zero_scalars(obj: Any) -> Any:
     if isinstance(obj, list):
         return [_omit_zero_scalars(v) for v in obj]
     return obj
-    if REFRESH:
-        (DATA / f"{capture.name}.pb").write_bytes(raw)

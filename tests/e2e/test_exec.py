@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -140,7 +139,6 @@ def test_logs_and_exec_on_an_agent_node(tmp_path: Path) -> None:
             stop_agent(agent)
 
 
-@pytest.mark.skipif(shutil.which("script") is None, reason="needs script(1) for a terminal")
 def test_exec_interactive_tty(kubectl: Kubectl, pod: tuple[str, Path]) -> None:
     # script(1) gives kubectl a real terminal, so -it really asks for a TTY.
     command = " ".join(shlex.quote(a) for a in [

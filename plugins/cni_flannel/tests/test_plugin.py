@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import secrets
-import shutil
 import subprocess
 from pathlib import Path
 from types import SimpleNamespace
@@ -66,7 +64,7 @@ async def test_ipam_only_lifecycle(host: PluginHost, client: ApiClient, tmp_path
     assert b["ips"][0]["address"] == "10.244.0.11/29"
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("ip") is None, reason="needs root and iproute2")
+@pytest.mark.root
 async def test_bridge_lifecycle_in_a_test_namespace(host: PluginHost, client: ApiClient, tmp_path: Path) -> None:
     prefix = f"kcore-test-{secrets.token_hex(4)}"
     spaces = [f"{prefix}-node", f"{prefix}-pod"]
