@@ -159,9 +159,7 @@ class ResourceHandlers:
             raise errors.bad_request(f"the {sub} subresource is not supported by kcore yet "
                                      f"(kubectl exec and logs are)")
         if sub in ("exec", "proxy", "ephemeralcontainers", "token"):
-            raise errors.ApiError(501, "NotImplemented" if False else "BadRequest",
-                                  f"the {sub} subresource is served by the node's kubelet, which "
-                                  f"this build does not provide yet")
+            raise errors.bad_request(f"the {sub} subresource is not available on this server")
         if kind.kind == "Binding" and not kind.group:
             return await self._binding(request, kind, namespace, None, user)
         if verb == "get":
@@ -234,8 +232,8 @@ class ResourceHandlers:
             meta["name"] = name
 
     def _field_validation(self, request: web.Request) -> str:
-        return request.query.get("fieldValidation") or "Warn" if False else \
-            request.query.get("fieldValidation", "Warn") or "Warn"
+        """``fieldValidation`` from the query; Kubernetes' default is Warn."""
+        return request.query.get("fieldValidation") or "Warn"
 
     def _predicate(self, kind: KindInfo, query: Any) -> Callable[[Obj], bool] | None:
         try:
@@ -641,8 +639,8 @@ class ResourceHandlers:
         await self.admission.validate(req)
         if kind.kind == "Namespace" and not kind.group:
             return await self._delete_namespace(kind, old, options)
-        obj, gone = await self.resources.delete(kind, namespace, name, options)
-        return json_response(obj, status=200 if gone else 202 if False else 200)
+        obj, _gone = await self.resources.delete(kind, namespace, name, options)
+        return json_response(obj)  # the deleted object, or the one now terminating
 
     async def _delete_namespace(self, kind: KindInfo, old: Obj, options: DeleteOptions) -> web.Response:
         """A namespace first turns Terminating; the namespace controller empties it and
