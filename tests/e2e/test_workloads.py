@@ -289,3 +289,21 @@ def test_logs_options(kubectl: Kubectl) -> None:
         follow.kill()
         follow.wait()
     kubectl("delete", "pod", "talker", "--grace-period=1")
+
+
+def test_containers_get_the_kubernetes_service_environment(kubectl: Kubectl) -> None:
+    kubectl("create", "namespace", "envs")
+    manifest = ("apiVersion: v1\nkind: Pod\nmetadata: {name: env, namespace: envs}\nspec:\n"
+                "  containers:\n  - name: c\n    image: x\n    command: [sleep, '600']\n"
+                "    env:\n    - name: MY_NODE\n      valueFrom: {fieldRef: {fieldPath: spec.nodeName}}\n")
+    kubectl("apply", "-f", "-", input=manifest)
+    wait_for(lambda: json.loads(kubectl("get", "pod", "env", "-n", "envs", "-o", "json"))["status"]
+             .get("phase") == "Running", 30, "the pod running")
+    env = dict(line.split("=", 1) for line in kubectl("exec", "-n", "envs", "env", "--", "env").splitlines()
+               if "=" in line)
+    service = json.loads(kubectl("get", "service", "kubernetes", "-n", "default", "-o", "json"))
+    assert env["KUBERNETES_SERVICE_HOST"] == service["spec"]["clusterIP"]
+    assert env["KUBERNETES_SERVICE_PORT"] == "443"
+    assert env["HOSTNAME"] == "env"
+    assert env["MY_NODE"] == "node-1"
+    kubectl("delete", "namespace", "envs", "--wait=false")
