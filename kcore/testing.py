@@ -5,8 +5,8 @@ entry-point loading), and ``install_fake_distribution`` makes a real-looking
 installed distribution appear for the length of a ``with`` block, so discovery
 is tested the way ``pip install`` would exercise it.
 
-Helpers that drive one scheduling cycle, one proxy sync or one DNS answer will
-join these as those frameworks land.
+``proxy_sync_once`` drives a proxy mode through start, one sync and its rules
+table; ``kcore.scheduler.testing.schedule_one`` runs one scheduling cycle.
 """
 
 from __future__ import annotations
@@ -130,3 +130,24 @@ def _write_dist_info(
         lines = [f"[{group}]"] + [f"{ep_name} = {value}" for ep_name, value in eps.items()]
         sections.append("\n".join(lines))
     (dist_info / "entry_points.txt").write_text("\n\n".join(sections) + "\n")
+
+
+async def proxy_sync_once(mode: object, state: Any, *, name: str = "under-test",
+                          settings: Mapping[str, Any] | None = None, context: Any = None,
+                          cleanup: bool = True) -> str | None:
+    """Start a proxy mode, sync it to ``state`` once and return its rules table.
+
+    The mode is registered as ``kcore.proxy:<name>`` in a throw-away host and called
+    exactly as the proxy runner calls it; with ``cleanup`` it is cleaned up after.
+    """
+    host = plugin_host_for(named={f"kcore.proxy:{name}": mode})
+    await host.acall_driver("kcore.proxy", name, "kcore_proxy_start",
+                            settings=dict(settings or {}), context=context)
+    try:
+        await host.acall_driver("kcore.proxy", name, "kcore_proxy_sync", state=state)
+        if not host.has_hook("kcore.proxy", name, "kcore_proxy_render_rules"):
+            return None
+        return await host.acall_driver("kcore.proxy", name, "kcore_proxy_render_rules", state=state)
+    finally:
+        if cleanup:
+            await host.acall_driver("kcore.proxy", name, "kcore_proxy_cleanup")
