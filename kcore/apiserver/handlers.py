@@ -133,8 +133,7 @@ class ResourceHandlers:
         sub = info.subresource
         if sub is not None and sub not in kind.subresources:
             raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
-        if info.verb not in kind.verbs and sub is None and info.verb != "watch" or \
-                (info.verb == "watch" and "watch" not in kind.verbs):
+        if info.verb not in kind.verbs and (sub is None or info.verb == "watch"):
             raise errors.method_not_allowed(
                 f"{info.verb} is not supported on resources of kind {kind.plural}")
         namespace = info.namespace if kind.namespaced else None
@@ -235,7 +234,7 @@ class ResourceHandlers:
         """``fieldValidation`` from the query; Kubernetes' default is Warn."""
         return request.query.get("fieldValidation") or "Warn"
 
-    def _predicate(self, kind: KindInfo, query: Any) -> Callable[[Obj], bool] | None:
+    def _predicate(self, kind: KindInfo, query: Any) -> Callable[..., bool] | None:
         try:
             labels = parse_label_selector(query.get("labelSelector"))
             fields = parse_field_selector(query.get("fieldSelector"))
@@ -245,10 +244,19 @@ class ResourceHandlers:
         if labels.is_empty() and fields.is_empty():
             return None
 
-        def matches(obj: Obj) -> bool:
+        def matches(obj: Obj, memo: dict[str, dict[str, str]] | None = None,
+                    slot: str = "") -> bool:
+            """``memo[slot]`` caches the object's fields across watchers of one event."""
             if not labels.matches((obj.get("metadata") or {}).get("labels")):
                 return False
-            return fields.is_empty() or fields.matches(object_fields(kind.kind, obj))
+            if fields.is_empty():
+                return True
+            if memo is None:
+                return fields.matches(object_fields(kind.kind, obj))
+            found = memo.get(slot)
+            if found is None:
+                found = memo[slot] = object_fields(kind.kind, obj)
+            return fields.matches(found)
 
         return matches
 
@@ -312,15 +320,18 @@ class ResourceHandlers:
         if name:
             base = predicate
 
-            def predicate(obj: Obj, _base=base) -> bool:  # type: ignore[misc]
-                return obj["metadata"].get("name") == name and (_base is None or _base(obj))
+            def predicate(obj: Obj, memo: Any = None, slot: str = "",  # type: ignore[misc]
+                          _base=base) -> bool:
+                return obj["metadata"].get("name") == name and \
+                    (_base is None or _base(obj, memo, slot))
 
-        def visible(obj: Obj | None) -> bool:
+        def visible(obj: Obj | None, memo: dict[str, dict[str, str]] | None = None,
+                    slot: str = "") -> bool:
             if obj is None:
                 return False
             if namespace and obj["metadata"].get("namespace") != namespace:
                 return False
-            return predicate is None or predicate(obj)
+            return predicate is None or predicate(obj, memo, slot)
 
         timeout = _int(query, "timeoutSeconds")
         bookmarks = _bool(query.get("allowWatchBookmarks"))
@@ -371,7 +382,8 @@ class ResourceHandlers:
                         return
                     next_event = None
                     last = event.revision
-                    now_in, was_in = visible(event.object), visible(event.prev_object)
+                    now_in = visible(event.object, event.fields, "object")
+                    was_in = visible(event.prev_object, event.fields, "prev")
                     if event.type == "DELETED":
                         if was_in or now_in:
                             await send("DELETED", event.object)

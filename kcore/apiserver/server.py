@@ -395,7 +395,7 @@ class ApiServer:
         if len(parts) == 2 and parts[0] == "api":
             return self._resource_list("", parts[1])
         if len(parts) == 2 and parts[0] == "apis":
-            group = discovery.api_group(self.registry, parts[1]) if hasattr(discovery, "api_group") else None
+            group = discovery.api_group(self.registry, parts[1])
             if group is None:
                 raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
             return json_response(group)

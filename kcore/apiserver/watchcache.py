@@ -13,7 +13,7 @@ import asyncio
 import collections
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kcore.api.registry import KindInfo
@@ -30,6 +30,9 @@ class CacheEvent:
     object: dict[str, Any]
     prev_object: dict[str, Any] | None
     revision: int
+    # Selectable fields of object/prev_object, computed once and shared by every
+    # watcher with a field selector (one per node for kubelets).
+    fields: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 class WatcherOverflow(Exception):

@@ -25,6 +25,7 @@ from kcore.client import ApiStatusError, EventRecorder, ResourceClient
 from kcore.kubelet.backoff import Backoff, should_restart
 from kcore.kubelet.envvars import EnvError
 from kcore.kubelet.pod_status import ContainerView, compute_pod_status, status_differs
+from kcore.kubelet.tasks import stop_tasks
 from kcore.kubelet.probes import ExecTarget, ProbeGate, Prober, ProbeResult, ProbeTarget, run_probe
 from kcore.kubelet.runtime_process import ContainerStartError
 from kcore.log import get_logger
@@ -67,24 +68,6 @@ class RuntimeClient:
             return target(container_id)
         except LookupError:
             return ExecTarget()
-
-
-async def stop_tasks(tasks: list[asyncio.Task[Any]]) -> None:
-    """Cancel tasks and wait until they are done, cancelling again if one swallowed it.
-
-    Python 3.11's ``asyncio.wait_for`` can lose a cancellation that races with its
-    result (a probe's exec finishing), so one ``cancel()`` is not always enough.
-    """
-    for task in tasks:
-        task.cancel()
-    pending = {t for t in tasks if not t.done()}
-    while pending:
-        _done, pending = await asyncio.wait(pending, timeout=0.2)
-        for task in pending:
-            task.cancel()
-    for task in tasks:
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("task ended with an error", task=task.get_name(), error=str(task.exception()))
 
 
 def go_duration(seconds: float) -> str:

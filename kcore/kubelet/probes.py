@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 
+from kcore.kubelet.tasks import stop_tasks
 from kcore.log import get_logger
 
 log = get_logger("kubelet.probes")
@@ -272,11 +273,7 @@ class Prober:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await stop_tasks([self._task])
             self._task = None
 
     async def run(self) -> None:
