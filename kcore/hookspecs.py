@@ -384,10 +384,23 @@ def kcore_cni_check(pod: Pod, netns: str, context: Any) -> bool | None:
 
 
 @hookspec
+def kcore_cni_stop_node(context: Any) -> None:
+    """Stop the network plugin's background work on this node, keeping its data path.
+
+    Called when the kubelet stops while its pods keep running (a restart with
+    ``stop_pods_on_shutdown = false``): watches end, interfaces and routes stay.
+
+    :param context: the node context.
+    :returns: nothing; the return value is ignored.
+    """
+
+
+@hookspec
 def kcore_cni_teardown_node(context: Any) -> None:
     """Remove the node-level network set up by ``kcore_cni_setup_node``.
 
-    Called when the agent shuts down for good (not on a restart).
+    Called when the kubelet stops and has stopped its pods (the default,
+    ``stop_pods_on_shutdown = true``); also stops the plugin's background work.
 
     :param context: the node context.
     :returns: nothing; the return value is ignored.

@@ -220,6 +220,11 @@ class Kubelet:
         self._stop_event.set()
         await self._done.wait()
 
+    def netns_for_pod(self, uid: str) -> str | None:
+        """The name (under /run/netns) of the pod's network namespace; None on the host network."""
+        worker = self._workers.get(uid)
+        return None if worker is None else worker.netns
+
     @property
     def idle(self) -> bool:
         """No pod pass is running or waiting to run (delayed retries included)."""

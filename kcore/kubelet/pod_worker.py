@@ -135,6 +135,8 @@ class PodWorker:
         self.sandbox_id = sandbox_id
         self.pod: Obj | None = None
         self.removed = False
+        self.netns: str | None = None
+        """The pod's network namespace (a name under /run/netns); None on the host network."""
         self._model: Pod | None = None
         self._model_rv: str | None = None
         self._probers: dict[str, list[asyncio.Task[None]]] = {}
