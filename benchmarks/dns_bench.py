@@ -12,7 +12,12 @@ address or more). Measured per row:
 * ``uncached``: every query parsed, resolved from the view and rendered with
   dnspython;
 * ``resolver``: the same two paths in-process without sockets (the server's CPU
-  cost per query, no kernel or client time).
+  cost per query, no kernel or client time);
+* ``dnsperf``: when Debian's ``dnsperf`` is on PATH (scripts/system-packages.sh
+  installs it), the same server measured by that C client instead (``-q 100``
+  queries in flight, one UDP socket) from a query file of the service names plus
+  10% names that do not exist (NXDOMAIN), so the Python client's own cost is out
+  of the number.
 
 Prints a table and writes benchmarks/results/dns_bench.json.
 
@@ -23,16 +28,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import pathlib
 import platform
 import random
+import re
+import shutil
 import socket
 import statistics
+import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import dns.message
@@ -148,19 +159,64 @@ def load(port: int, names: list[str], concurrency: int, seconds: float) -> dict[
             "lost": lost, "bad_answers": bad}
 
 
-def bench_socket(services: int, cache: bool, concurrency: int, seconds: float) -> dict[str, Any]:
+@contextlib.contextmanager
+def served(services: int, cache: bool) -> Iterator[int]:
+    """The server in a child process; yields its UDP/TCP port on 127.0.0.1."""
     ctx = multiprocessing.get_context("spawn")
     port_out, stop = ctx.Queue(), ctx.Event()
     child = ctx.Process(target=serve, args=(services, cache, port_out, stop), daemon=True)
     child.start()
     try:
-        port = port_out.get(timeout=60)
-        return load(port, query_names(services), concurrency, seconds)
+        yield port_out.get(timeout=60)
     finally:
         stop.set()
         child.join(10)
         if child.is_alive():
             child.kill()
+
+
+def bench_socket(services: int, cache: bool, concurrency: int, seconds: float) -> dict[str, Any]:
+    with served(services, cache) as port:
+        return load(port, query_names(services), concurrency, seconds)
+
+
+def dnsperf_queries(services: int) -> list[str]:
+    """dnsperf's query file: every service name, and one missing name per ten (NXDOMAIN)."""
+    names = query_names(services)
+    missing = [f"missing-{i}.ns-{i % 20}.svc.cluster.local" for i in range(len(names) // 10)]
+    lines = [f"{name} A" for name in names + missing]
+    random.Random(3).shuffle(lines)
+    return lines
+
+
+def bench_dnsperf(dnsperf: str, services: int, cache: bool, seconds: float, in_flight: int = 100) -> dict[str, Any]:
+    """Run ``dnsperf`` against the server for ``seconds``; its queries/s, latency and rcodes."""
+    with tempfile.NamedTemporaryFile("w", suffix=".queries") as data, served(services, cache) as port:
+        data.write("\n".join(dnsperf_queries(services)) + "\n")
+        data.flush()
+        # Warm-up pass (the answer cache), then the measured run.
+        for limit in (min(1.0, seconds / 3), seconds):
+            proc = subprocess.run([dnsperf, "-s", "127.0.0.1", "-p", str(port), "-d", data.name,
+                                   "-l", str(limit), "-q", str(in_flight), "-c", "1", "-t", "2"],
+                                  capture_output=True, text=True, timeout=seconds + 30, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"dnsperf failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
+    return parse_dnsperf(proc.stdout) | {"concurrency": in_flight}
+
+
+def parse_dnsperf(text: str) -> dict[str, Any]:
+    """The numbers of dnsperf's summary ("Queries completed: N", "Queries per second: X", ...)."""
+    def number(label: str) -> float:
+        match = re.search(rf"{label}:\s+([0-9.]+)", text)
+        if match is None:
+            raise RuntimeError(f"no {label!r} in dnsperf output:\n{text}")
+        return float(match.group(1))
+
+    codes = dict((name, int(count)) for name, count in
+                 re.findall(r"([A-Z]+) (\d+) \(", (re.search(r"Response codes:(.*)", text) or ["", ""])[1]))
+    return {"queries": int(number("Queries completed")), "seconds": number("Run time \\(s\\)"),
+            "qps": number("Queries per second"), "avg_ms": round(number("Average Latency \\(s\\)") * 1000, 3),
+            "lost": int(number("Queries lost")), "rcodes": codes}
 
 
 def bench_resolver(services: int, cache: bool, seconds: float) -> dict[str, Any]:
@@ -188,12 +244,21 @@ def bench_resolver(services: int, cache: bool, seconds: float) -> dict[str, Any]
             "us_per_query": round(statistics.median(samples) * 1e6, 2)}
 
 
+def dnsperf_version(dnsperf: str) -> str:
+    proc = subprocess.run([dnsperf, "-h"], capture_output=True, text=True, check=False)
+    match = re.search(r"Version (\S+)", proc.stdout + proc.stderr)
+    return f"dnsperf {match.group(1)}" if match else "dnsperf"
+
+
 def print_table(rows: list[dict[str, Any]]) -> None:
-    header = ("path", "answers", "in flight", "queries/s", "p50 ms", "p99 ms", "queries", "lost")
+    header = ("path", "answers", "in flight", "queries/s", "p50 ms", "p99 ms", "avg ms", "queries", "lost")
+
+    def ms(row: dict[str, Any], key: str) -> str:
+        return f"{row[key]:.3f}" if key in row else "-"
+
     lines = [header] + [
         (r["path"], r["answers"], str(r.get("concurrency", "-")), f"{r['qps']:.0f}",
-         f"{r['p50_ms']:.3f}" if "p50_ms" in r else "-", f"{r['p99_ms']:.3f}" if "p99_ms" in r else "-",
-         str(r["queries"]), str(r.get("lost", "-")))
+         ms(r, "p50_ms"), ms(r, "p99_ms"), ms(r, "avg_ms"), str(r["queries"]), str(r.get("lost", "-")))
         for r in rows]
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for line in lines:
@@ -205,8 +270,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="measuring time per row")
     parser.add_argument("--services", type=int, default=1000)
     parser.add_argument("--concurrency", default="1,32", help="comma-separated queries in flight")
+    parser.add_argument("--no-dnsperf", action="store_true", help="skip the dnsperf rows even if it is installed")
     args = parser.parse_args()
     configure_logging(level="warning")
+    dnsperf = None if args.no_dnsperf else shutil.which("dnsperf")
     rows: list[dict[str, Any]] = []
     for cache in (True, False):
         label = "cached" if cache else "uncached"
@@ -214,12 +281,19 @@ def main() -> None:
             result = bench_socket(args.services, cache, concurrency, args.seconds)
             rows.append({"path": "udp", "answers": label, "concurrency": concurrency, **result})
         rows.append({"path": "resolver", "answers": label, **bench_resolver(args.services, cache, args.seconds)})
+        if dnsperf:
+            rows.append({"path": "dnsperf", "answers": label,
+                         **bench_dnsperf(dnsperf, args.services, cache, min(args.seconds, 10.0))})
     print_table(rows)
+    if not dnsperf:
+        print("dnsperf not on PATH: no dnsperf rows (scripts/system-packages.sh installs it as root)")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_bytes(orjson.dumps({
         "benchmark": "dns_bench",
         "workload": f"A queries for random names among {args.services} ClusterIP services and {HEADLESS} "
-                    "headless services (3 endpoints each), server in a child process on 127.0.0.1",
+                    "headless services (3 endpoints each), server in a child process on 127.0.0.1; "
+                    "dnsperf rows: the same names plus 10% NXDOMAIN names",
+        "dnsperf": dnsperf_version(dnsperf) if dnsperf else None,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpus": os.cpu_count(),

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import gc
 import ipaddress
+import os
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +24,12 @@ from kcore.apiserver.security import ApiSecurity
 from kcore.apiserver.server import ApiServer
 from kcore.apiserver.streaming import PodStreams
 from kcore.client.rest import ApiClient
+from kcore.cluster_dns import ClusterDns
+from kcore.cluster_dns import check_plugin as check_dns_plugin
 from kcore.components import (
     CONTROLLER_MANAGER_USER,
+    DNS_USER,
+    PROXY_USER,
     SCHEDULER_USER,
     Identity,
     agent_client,
@@ -42,7 +47,10 @@ from kcore.store.contract import Store
 Role = Literal["up", "server", "agent"]
 
 # Components that later issues add; named at start-up so nobody wonders.
-NOT_YET_AVAILABLE = ("proxy", "dns", "log-agent")
+NOT_YET_AVAILABLE = ("log-agent",)
+# Without root, Services get ClusterIPs here: all of 127/8 is local, so the
+# userspace proxy binds them with no interface set-up.
+LOOPBACK_SERVICE_CIDR = "127.96.0.0/16"
 
 
 @dataclass
@@ -56,19 +64,18 @@ class NodeOptions:
     token: str | None = None
 
 
-def announce_pod_network(host: Any, options: NodeOptions, log: Any) -> None:
-    """Say plainly, at start-up, how pods are networked on this node."""
-    if options.role == "server":
-        return
-    plugin = options.config.network.plugin
-    available = host.names("kcore.cni")
-    if plugin == "none" or plugin not in available:
-        reason = f"network plugin {plugin!r} is not installed"
-    else:
-        reason = "this build's kubelet does not call network plugins yet"
-    log.warning("no pod network: pods share the host's network and their podIP is the "
-                "node's address", reason=reason, node_ip=options.config.kubelet.node_ip,
-                network_plugin=plugin, installed_network_plugins=available)
+def is_privileged() -> bool:
+    """Root may create network namespaces, bind port 53 and add service addresses."""
+    return os.geteuid() == 0
+
+
+def effective_config(config: KcoreConfig, *, privileged: bool) -> KcoreConfig:
+    """``config`` as this process can serve it: without root, Services get ClusterIPs
+    from a loopback range (unless ``[proxy] service_cidr`` was set on purpose)."""
+    if privileged or "service_cidr" in config.proxy.model_fields_set:
+        return config
+    proxy = config.proxy.model_copy(update={"service_cidr": LOOPBACK_SERVICE_CIDR})
+    return config.model_copy(update={"proxy": proxy})
 
 
 def tune_garbage_collector() -> None:
@@ -260,6 +267,27 @@ def start_kubelet(options: NodeOptions, host: Any, client: ApiClient,
     return _start("kubelet", kubelet, client)
 
 
+def check_components(host: Any, options: NodeOptions) -> None:
+    """Fail at start-up, naming what is installed, when a configured plugin is missing."""
+    cfg = options.config
+    if cfg.proxy.enabled and options.role != "server":
+        names = host.names("kcore.proxy")
+        if cfg.proxy.mode not in names:
+            raise UserFacingError(f"proxy.mode: no proxy mode {cfg.proxy.mode!r} is installed "
+                                  f"(installed: {', '.join(sorted(names)) or 'none'})")
+    if cfg.dns.enabled and options.role != "agent":
+        check_dns_plugin(host, cfg)
+
+
+def start_proxy(options: NodeOptions, host: Any, client: ApiClient) -> Running:
+    """This node's service proxy (``[proxy] mode``)."""
+    from kcore.proxy.runner import ProxyRunner
+
+    runner = ProxyRunner(client, host, options.config, node_name=options.node_name,
+                         node_ips=(options.config.kubelet.node_ip,), data_dir=options.data_dir / "proxy")
+    return _start("proxy", runner, client)
+
+
 async def run(options: NodeOptions, stop: asyncio.Event | None = None) -> int:
     """Run until SIGINT/SIGTERM (or ``stop`` is set); return the exit status."""
     from kcore.plugins import create_plugin_host
@@ -276,7 +304,12 @@ async def run(options: NodeOptions, stop: asyncio.Event | None = None) -> int:
             log.warning("plugin failed to load", group=record.group, name=record.name,
                         distribution=record.distribution, error=record.error)
     host.configure(cfg)
-    announce_pod_network(host, options, log)
+    privileged = is_privileged()
+    cfg = options.config = effective_config(cfg, privileged=privileged)
+    if cfg.proxy.service_cidr == LOOPBACK_SERVICE_CIDR and not privileged and options.role != "agent":
+        log.warning("not root: Services get ClusterIPs from a loopback range, reachable from this "
+                    "host only", service_cidr=cfg.proxy.service_cidr)
+    check_components(host, options)
 
     tasks: list[asyncio.Task[None]] = []
     store: Store | None = None
@@ -295,15 +328,24 @@ async def run(options: NodeOptions, stop: asyncio.Event | None = None) -> int:
             api, pki = await start_api_server(store, host, options)
             streams = attach_pod_streams(api)
             running = await start_components(options, host, api.url, pki)
+            if cfg.dns.enabled:
+                dns_client = local_client(api.url, pki, Identity(DNS_USER), user_agent="kcore-dns")
+                running.append(_start("dns", ClusterDns(host, cfg, dns_client, api), dns_client))
             if options.role == "up":
                 node_client = local_client(api.url, pki, node_identity(options.node_name),
                                            user_agent="kcore-kubelet")
                 running.append(start_kubelet(options, host, node_client, api))
+                if cfg.proxy.enabled:
+                    proxy_client = local_client(api.url, pki, Identity(PROXY_USER), user_agent="kcore-proxy")
+                    running.append(start_proxy(options, host, proxy_client))
         elif options.role == "agent":
             if not options.server_url or not options.token:
                 raise UserFacingError("kcore agent needs --server URL and --token TOKEN")
             client = agent_client(options.server_url, options.token, options.node_name)
             running.append(start_kubelet(options, host, client, None))
+            if cfg.proxy.enabled:
+                proxy_client = agent_client(options.server_url, options.token, options.node_name)
+                running.append(start_proxy(options, host, proxy_client))
         log.warning("not available yet in this build", components=list(NOT_YET_AVAILABLE))
         log.info("kcore running", data_dir=str(options.data_dir),
                  components=[r.name for r in running])

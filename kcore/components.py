@@ -23,6 +23,7 @@ from kcore.errors import UserFacingError
 SCHEDULER_USER = "system:kube-scheduler"
 CONTROLLER_MANAGER_USER = "system:kube-controller-manager"
 PROXY_USER = "system:kube-proxy"
+DNS_USER = "system:kube-dns"
 
 
 @dataclass(frozen=True)

@@ -130,6 +130,7 @@ class SchedulerConfig(Section):
 
 
 class ProxyConfig(PluginTablesSection):
+    enabled: bool = Field(True, description="run the service proxy on every node")
     mode: str = Field("userspace", description="entry point name in kcore.proxy")
     service_cidr: str = "10.96.0.0/12"
     node_port_range: str = "30000-32767"
@@ -162,11 +163,20 @@ class NetworkConfig(PluginTablesSection):
 
 class DnsConfig(PluginTablesSection):
     enabled: bool = True
-    plugin: str = "coredns"
+    plugin: str = Field("coredns", description="entry point name in kcore.dns")
     cluster_domain: str = "cluster.local"
-    service_ip: str | None = Field(None, description="default: the 10th address of the service CIDR")
-    port: int = Field(53, ge=0, le=65535)
-    upstream: list[str] = Field(default_factory=list)
+    service_ip: str | None = Field(None, description="the address pods query; default: the 10th address "
+                                   "of the service CIDR (the kube-dns Service's ClusterIP)")
+    address: str | None = Field(None, description="where the server listens; default: the node's address "
+                                "as root (reached through the kube-dns Service), else service_ip")
+    port: int | None = Field(None, ge=0, le=65535, description="default: 53 as root, else 10053")
+    upstream: list[str] = Field(default_factory=list, description=(
+        "resolvers for names outside the cluster (ip[:port] or a resolv.conf path); empty: REFUSED"))
+
+    @field_validator("service_ip", "address")
+    @classmethod
+    def _optional_ip(cls, value: str | None) -> str | None:
+        return None if value is None else _check_ip(value)
 
 
 class LoggingConfig(PluginTablesSection):

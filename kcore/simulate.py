@@ -78,7 +78,9 @@ def hollow_config(config: KcoreConfig | None = None) -> KcoreConfig:
         "cpu": config.kubelet.cpu or DEFAULT_CPU,
         "memory": config.kubelet.memory or DEFAULT_MEMORY,
     })
-    return config.model_copy(update={"kubelet": kubelet})
+    # Hollow pods are no processes: they get no network namespace either.
+    network = config.network.model_copy(update={"plugin": "none"})
+    return config.model_copy(update={"kubelet": kubelet, "network": network})
 
 
 # -- shared pieces ------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Debian tools the tests use, installed only when missing and only when we may
-# (root). kubectl: when none is on PATH, Debian's kubernetes-client (1.20) is
-# unpacked into .venv (dpkg -x) so it never replaces a kubectl the machine has.
+# Debian tools the tests and benchmarks use (ip, iptables, dig, dnsperf), installed
+# only when missing and only when we may (root). kubectl: when none is on PATH,
+# Debian's kubernetes-client (1.20) is unpacked into .venv (dpkg -x) so it never
+# replaces a kubectl the machine has.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv
@@ -9,6 +10,8 @@ VENV=.venv
 needed=()
 command -v ip >/dev/null 2>&1 || needed+=(iproute2)
 command -v iptables >/dev/null 2>&1 || needed+=(iptables)
+command -v dig >/dev/null 2>&1 || needed+=(dnsutils)      # dig, for the DNS tests
+command -v dnsperf >/dev/null 2>&1 || needed+=(dnsperf)   # benchmarks/dns_bench.py
 
 if [ "$(id -u)" -ne 0 ]; then
     if [ ${#needed[@]} -gt 0 ] || ! command -v kubectl >/dev/null 2>&1; then

@@ -65,6 +65,28 @@ def cluster_role_binding(name: str, role: str, subjects: list[dict[str, str]]) -
     }
 
 
+def namespaced(obj: dict[str, Any], namespace: str) -> dict[str, Any]:
+    """``obj`` (a ClusterRole or ClusterRoleBinding) as a Role or RoleBinding in ``namespace``."""
+    kind = obj["kind"].removeprefix("Cluster")
+    out = {**obj, "kind": kind, "metadata": {**obj["metadata"], "namespace": namespace}}
+    if "roleRef" in out:
+        out["roleRef"] = {**out["roleRef"], "kind": "Role"}
+    return out
+
+
+# Network plugins keep node-shared state (e.g. flannel's subnet registry) in ConfigMaps
+# in kube-system, written by the nodes themselves; the Node authorizer only lets nodes
+# read ConfigMaps their pods reference, so this Role grants the rest.
+POD_NETWORK_ROLE = "system:kcore:pod-network"
+
+
+def pod_network_policy() -> list[dict[str, Any]]:
+    rules = [rule([""], ["configmaps"], ["get", "list", "watch", "create", "update", "patch"])]
+    return [namespaced(cluster_role(POD_NETWORK_ROLE, rules), "kube-system"),
+            namespaced(cluster_role_binding(POD_NETWORK_ROLE, POD_NETWORK_ROLE,
+                                            [subject("Group", "system:nodes")]), "kube-system")]
+
+
 # --------------------------------------------------------------------------- user-facing roles
 
 # Namespaced resources everyone with "view" may read (no secrets, by design: reading a
@@ -315,4 +337,4 @@ def bootstrap_policy() -> list[dict[str, Any]]:
             "system:node-bootstrapper", "system:node-bootstrapper", [subject("Group", "system:bootstrappers")]
         ),
     ]
-    return roles + bindings
+    return roles + bindings + pod_network_policy()

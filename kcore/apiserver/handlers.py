@@ -154,9 +154,12 @@ class ResourceHandlers:
         if sub == "exec" and kind.kind == "Pod" and not kind.group:
             from kcore.apiserver.streaming import exec_subresource
             return await exec_subresource(self, request, kind, namespace, info.name or "")
-        if sub in ("attach", "portforward"):
-            raise errors.bad_request(f"the {sub} subresource is not supported by kcore yet "
-                                     f"(kubectl exec and logs are)")
+        if sub == "portforward" and kind.kind == "Pod" and not kind.group:
+            from kcore.apiserver.streaming import portforward_subresource
+            return await portforward_subresource(self, request, kind, namespace, info.name or "")
+        if sub == "attach":
+            raise errors.bad_request("the attach subresource is not supported by kcore yet "
+                                     "(kubectl exec, logs and port-forward are)")
         if sub in ("exec", "proxy", "ephemeralcontainers", "token"):
             raise errors.bad_request(f"the {sub} subresource is not available on this server")
         if kind.kind == "Binding" and not kind.group:

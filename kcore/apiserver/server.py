@@ -229,13 +229,19 @@ class ApiServer:
     async def ensure_kubernetes_service(self) -> None:
         """Create the ``kubernetes`` Service and its endpoints, or bring their port and
         address up to date (the port may differ from the last run)."""
+        await self.reconcile_system_service(self.kubernetes_service_objects())
+
+    async def reconcile_system_service(self, objects: list[dict[str, Any]]) -> None:
+        """Create a system Service with hand-written Endpoints and EndpointSlice, or bring
+        its ports and their addresses up to date (``kubernetes``, ``kube-dns``)."""
         from kcore.apiserver.decode import prepare_object
 
-        for wanted in self.kubernetes_service_objects():
+        for wanted in objects:
             kind = self.registry.get(wanted["apiVersion"], wanted["kind"])
+            namespace, name = wanted["metadata"].get("namespace"), wanted["metadata"]["name"]
             wanted, _ = prepare_object(kind, wanted, field_validation="Ignore")
             for _attempt in range(8):
-                current = await self.resources.get_or_none(kind, "default", "kubernetes")
+                current = await self.resources.get_or_none(kind, namespace, name)
                 try:
                     if current is None:
                         await self.resources.create(kind, wanted)
@@ -258,7 +264,7 @@ class ApiServer:
                     raise
                 break
             else:
-                log.warning("could not write the kubernetes service object", kind=wanted["kind"])
+                log.warning("could not write a system service object", kind=wanted["kind"], name=name)
 
     async def ensure_objects(self, objects: list[dict[str, Any]]) -> None:
         """Create each object that does not exist yet (bootstrap policy and the like)."""

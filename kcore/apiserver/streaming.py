@@ -1,4 +1,5 @@
-"""pods/exec and pods/log on the API server: find the pod's kubelet and stream through it.
+"""pods/exec, pods/log and pods/portforward on the API server: find the pod's kubelet and
+stream through it.
 
 ``kubectl exec`` (1.30+) asks with ``GET .../pods/NAME/exec?command=..`` and a
 WebSocket upgrade offering ``v5.channel.k8s.io`` (then v4, ...); the protocol
@@ -11,8 +12,14 @@ itself is in kcore/kubelet/exec.py. Where the pod runs decides the path:
   authenticated with the node's token, and the two WebSockets are relayed
   message by message. Logs take the same two paths.
 
-Kubernetes' SPDY transport is not served: kubectl only falls back to it when the
-WebSocket upgrade is refused, and then gets a clear error.
+Kubernetes' SPDY transport is not served for exec: kubectl only falls back to it
+when the WebSocket upgrade is refused, and then gets a clear error.
+
+``kubectl port-forward`` (kcore/kubelet/portforward_http.py) takes the same two
+paths. On another node the WebSocket forms (SPDY tunnelled in WebSocket, and the
+v4 channels) are relayed message by message; a client on plain SPDY is upgraded
+here and its bytes are relayed into a SPDY-in-WebSocket tunnel to the kubelet,
+so kubelets only serve WebSocket.
 """
 
 from __future__ import annotations
@@ -29,6 +36,18 @@ from aiohttp import WSMsgType, web
 from kcore.api.registry import KindInfo
 from kcore.apiserver import errors
 from kcore.kubelet.exec import SUBPROTOCOLS, ExecError, ExecOptions, ExecProcess, is_websocket, serve_exec
+from kcore.kubelet.portforward import PortForwardTarget
+from kcore.kubelet.portforward_http import (
+    CHANNEL_PROTOCOLS,
+    TUNNEL_PROTOCOL,
+    BadPortForwardRequest,
+    WebSocketBytes,
+    accept_raw_spdy,
+    negotiate,
+    offered_protocols,
+    serve_portforward,
+    splice,
+)
 from kcore.log import get_logger
 
 log = get_logger("apiserver.streaming")
@@ -84,7 +103,7 @@ class PodStreams:
         return self.local_kubelet is not None and (pod.get("spec") or {}).get("nodeName") == self.local_node
 
     async def _remote(self, pod: Obj, kind: str, container: str) -> tuple[str, dict[str, str]]:
-        """The kubelet URL for ``kind`` (containerLogs, exec) of the pod, and auth headers."""
+        """The kubelet URL for ``kind`` (containerLogs, exec, portForward) of the pod, and auth headers."""
         node_name = (pod.get("spec") or {}).get("nodeName") or ""
         node = await self.node_lookup(node_name)
         if node is None:
@@ -97,7 +116,7 @@ class PodStreams:
             raise errors.bad_request(f"cannot reach the kubelet of node {node_name}: this API server "
                                      f"has no join token (insecure HTTP mode)")
         meta = pod["metadata"]
-        path = f"/{kind}/{meta.get('namespace') or 'default'}/{meta['name']}/{container}"
+        path = f"/{kind}/{meta.get('namespace') or 'default'}/{meta['name']}" + (f"/{container}" if container else "")
         return _url(*endpoint, path), {"Authorization": f"Bearer {self.node_token(node_name)}"}
 
     # -- logs ---------------------------------------------------------------------------------
@@ -155,6 +174,58 @@ class PodStreams:
             raise errors.bad_request(f"kubelet of node {node}: {message}") from None
         except aiohttp.ClientError as exc:
             raise errors.bad_request(f"cannot reach the kubelet of node {node}: {exc}") from None
+        downstream = web.WebSocketResponse(protocols=(upstream.protocol,) if upstream.protocol else (),
+                                           max_msg_size=0, autoping=True)
+        try:
+            await downstream.prepare(request)
+            await _relay(downstream, upstream)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                await upstream.close()
+            with contextlib.suppress(Exception):
+                await downstream.close()
+        return downstream
+
+
+    # -- port-forward -------------------------------------------------------------------------
+
+    async def portforward(self, request: web.Request, pod: Obj) -> web.StreamResponse:
+        try:
+            mode = negotiate(request)
+        except BadPortForwardRequest as exc:
+            raise errors.bad_request(str(exc)) from None
+        if self.is_local(pod):
+            target = PortForwardTarget.for_pod(pod, self.local_kubelet)
+            return await serve_portforward(request, target.connect)
+        return await self._relay_portforward(request, pod, mode)
+
+    async def _relay_portforward(self, request: web.Request, pod: Obj, mode: str) -> web.StreamResponse:
+        url, headers = await self._remote(pod, "portForward", "")
+        node = pod["spec"]["nodeName"]
+        if mode in ("spdy", "tunnel"):  # a plain-SPDY client is tunnelled to the kubelet
+            protocols = [TUNNEL_PROTOCOL]
+        else:
+            protocols = [p for p in offered_protocols(request) if p in CHANNEL_PROTOCOLS] or list(CHANNEL_PROTOCOLS)
+        try:
+            upstream = await self.session().ws_connect(
+                url, params=list(request.query.items()), headers=headers, protocols=protocols,
+                max_msg_size=0, autoping=True)
+        except aiohttp.WSServerHandshakeError as exc:
+            message = (exc.headers or {}).get("X-Kcore-Error") or exc.message
+            raise errors.bad_request(f"kubelet of node {node}: {message}") from None
+        except aiohttp.ClientError as exc:
+            raise errors.bad_request(f"cannot reach the kubelet of node {node}: {exc}") from None
+        if mode == "spdy":
+            try:
+                raw = await accept_raw_spdy(request)
+                await splice(raw, WebSocketBytes(upstream))
+                await raw.close()
+            finally:
+                with contextlib.suppress(Exception):
+                    await upstream.close()
+            return web.StreamResponse(status=101)
         downstream = web.WebSocketResponse(protocols=(upstream.protocol,) if upstream.protocol else (),
                                            max_msg_size=0, autoping=True)
         try:
@@ -236,3 +307,19 @@ async def exec_subresource(handlers: Any, request: web.Request, kind: KindInfo, 
     options = ExecOptions(options.command, container, options.stdin, options.stdout, options.stderr,
                           options.tty)
     return await streams.exec(request, pod, container, options)
+
+
+async def portforward_subresource(handlers: Any, request: web.Request, kind: KindInfo, namespace: str | None,
+                                  name: str) -> web.StreamResponse:
+    """``pods/portforward``: the pod must be running on a node; then forward through its kubelet."""
+    pod = await handlers.resources.get(kind, namespace, name)
+    spec = pod.get("spec") or {}
+    if not spec.get("nodeName"):
+        raise errors.bad_request(f'pod "{name}" is not scheduled to a node yet')
+    phase = (pod.get("status") or {}).get("phase")
+    if phase != "Running":
+        raise errors.bad_request(f"unable to forward port because pod is not running. Current status={phase}")
+    streams: PodStreams | None = getattr(handlers, "streams", None)
+    if streams is None:
+        raise errors.bad_request(f"no kubelet serves port-forward for node {spec['nodeName']}")
+    return await streams.portforward(request, pod)

@@ -35,7 +35,7 @@ from typing import Any
 import orjson
 from aiohttp import WSMsgType, web
 
-from kcore.kubelet.probes import ExecTarget, _netns_argv
+from kcore.kubelet.probes import ExecTarget, netns_argv
 from kcore.log import get_logger
 
 log = get_logger("kubelet.exec")
@@ -126,7 +126,7 @@ class ExecProcess:
         self._stdin_closed = False
 
     async def start(self) -> None:
-        argv = _netns_argv(self.target.netns, self.command)
+        argv = netns_argv(self.target.netns, self.command)
         env = dict(self.target.env)
         cwd = self.target.cwd if self.target.cwd and os.path.isdir(self.target.cwd) else None
         try:

@@ -47,6 +47,7 @@ from kcore.kubelet.exec import ExecError, ExecProcess
 from kcore.kubelet.lease import LeaseRenewer
 from kcore.kubelet.probes import ExecTarget
 from kcore.kubelet.logs import container_logs
+from kcore.kubelet.network import PodNetwork
 from kcore.kubelet.node_status import (
     architecture,
     node_conditions,
@@ -168,10 +169,12 @@ class Kubelet:
         # The kubelet's own HTTPS server (logs and exec for the API server), if any:
         # kcore/kubelet/server.py; its port goes into status.daemonEndpoints.
         self.server: Any = None
+        self.network = PodNetwork(host, config, client=client, node_name=node_name, data_dir=self.data_dir)
         self._deps = WorkerDeps(
             runtime=self.runtime, pods=self._pods_api, recorder=self.recorder, backoff=self.backoff,
             node_ip=self.cfg.node_ip, data_dir=self.data_dir, probe_period_scale=self.cfg.probe_period_scale,
             enqueue=self.queue.add, env_for=self._env_for, now=lambda: _time_text(self.clock()),
+            network=self.network,
         )
 
     # -- lifecycle -------------------------------------------------------------------
@@ -188,6 +191,7 @@ class Kubelet:
                 await self.server.start()
             if not await self._until_stopped(self._register_with_retries()):
                 return
+            await self.network.start(self.node or {})
             self.pod_informer.add_handler(on_add=self._on_pod, on_update=lambda _o, n: self._on_pod(n),
                                           on_delete=self._on_pod_deleted)
             self._spawn(self.pod_informer.run(), "pod-informer")
@@ -266,9 +270,13 @@ class Kubelet:
         stop_pods = self.cfg.stop_pods_on_shutdown
         results = await asyncio.gather(*(w.shutdown(stop_pods) for w in self._workers.values()),
                                        return_exceptions=True)
+        if stop_pods:  # the pods are gone: so are their namespaces and addresses
+            results += await asyncio.gather(*(w.release_network() for w in self._workers.values()),
+                                            return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
                 self._log.warning("stopping a pod failed", error=str(result))
+        await self.network.stop(teardown=stop_pods)
         await self.pod_informer.stop()
         await self.service_informer.stop()
         await stop_tasks(self._tasks)

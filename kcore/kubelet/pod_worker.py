@@ -24,6 +24,7 @@ from kcore.api.core_v1 import Container, Pod
 from kcore.client import ApiStatusError, EventRecorder, ResourceClient
 from kcore.kubelet.backoff import Backoff, should_restart
 from kcore.kubelet.envvars import EnvError
+from kcore.kubelet.network import PodNetwork, PodNetworkError, netns_name
 from kcore.kubelet.pod_status import ContainerView, compute_pod_status, status_differs
 from kcore.kubelet.tasks import stop_tasks
 from kcore.kubelet.probes import ExecTarget, ProbeGate, Prober, ProbeResult, ProbeTarget, run_probe
@@ -124,6 +125,7 @@ class WorkerDeps:
     env_for: Callable[[Pod, Container, Obj], Awaitable[dict[str, str]]]
     now: Callable[[], str]
     monotonic: Callable[[], float] = time.monotonic
+    network: PodNetwork | None = None
 
 
 class PodWorker:
@@ -137,6 +139,9 @@ class PodWorker:
         self.removed = False
         self.netns: str | None = None
         """The pod's network namespace (a name under /run/netns); None on the host network."""
+        self.pod_ip: str | None = None
+        """The pod's own address (None: on the host network, the node's)."""
+        self._network_retry_at = 0.0
         self._model: Pod | None = None
         self._model_rv: str | None = None
         self._probers: dict[str, list[asyncio.Task[None]]] = {}
@@ -164,10 +169,14 @@ class PodWorker:
         if self.removed:
             return None
         model = self._pod_model(pod)
-        self.sandbox_id = await self.deps.runtime.call(
-            "kcore_runtime_run_sandbox", pod=model, context={"data_dir": str(self.deps.data_dir), "netns": None})
-        listing = await self.deps.runtime.list_containers()
         requeue: list[float] = []
+        if not await self._ensure_network(pod, model, requeue):
+            await self._patch_status(pod, self.status(pod, {}))
+            return min(requeue) if requeue else None
+        self.sandbox_id = await self.deps.runtime.call(
+            "kcore_runtime_run_sandbox", pod=model,
+            context={"data_dir": str(self.deps.data_dir), "netns": self.netns})
+        listing = await self.deps.runtime.list_containers()
         terminal = (pod.get("status") or {}).get("phase") in TERMINAL_PHASES
         if not terminal and await self._sync_containers(pod, model, group_instances(listing, self.sandbox_id),
                                                         requeue):
@@ -214,6 +223,47 @@ class PodWorker:
                 acted |= await self._restart(model, c, cur, requeue)
         return acted
 
+    # -- the pod's network -----------------------------------------------------------
+
+    @property
+    def ip(self) -> str:
+        """Where the pod answers: its own address, or the node's on the host network."""
+        return self.pod_ip or self.deps.node_ip
+
+    async def _ensure_network(self, pod: Obj, model: Pod, requeue: list[float]) -> bool:
+        """Give the pod its network namespace and address once; False while that fails
+        (an event says why, and the pass is retried after a growing back-off)."""
+        network = self.deps.network
+        if self.netns is not None or network is None or not network.wants_namespace(pod):
+            return True
+        now = self.deps.monotonic()
+        if self._network_retry_at > now:
+            requeue.append(self._network_retry_at - now)
+            return False
+        try:
+            info = await network.add(pod, model)
+        except PodNetworkError as err:
+            delay = self.deps.backoff.exited(f"{self.uid}/<sandbox>")
+            self._network_retry_at = now + delay
+            requeue.append(delay)
+            self._log.warning("pod network failed", error=str(err), retry_in=delay)
+            await self._event(pod, "Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {err}")
+            return False
+        self.deps.backoff.forget(f"{self.uid}/<sandbox>")
+        self.netns, self.pod_ip = info.netns, info.ip
+        return True
+
+    async def release_network(self) -> None:
+        """Detach the pod from the network and remove its namespace (safe to repeat)."""
+        network = self.deps.network
+        pod = self.pod or {"metadata": {"uid": self.uid}}
+        if network is None or not network.enabled or (self.netns is None and not network.wants_namespace(pod)):
+            return
+        # Without a namespace of our own yet, one may remain from a kubelet before us.
+        await network.delete(self._pod_model(pod), self.netns or netns_name(self.uid))
+        self.netns = None
+        self.pod_ip = None
+
     # -- starting -----------------------------------------------------------------
 
     def _container_model(self, model: Pod, name: str) -> Container:
@@ -237,7 +287,7 @@ class PodWorker:
             cmodel = self._container_model(model, name)
             env = await self.deps.env_for(model, cmodel, c)
             context = {"env": env, "restart_count": restart_count, "data_dir": str(self.deps.data_dir),
-                       "netns": None, "init": init}
+                       "netns": self.netns, "init": init}
             cid = await self.deps.runtime.call("kcore_runtime_start_container", sandbox_id=self.sandbox_id,
                                                container=cmodel, context=context)
         except (ContainerStartError, EnvError) as err:
@@ -303,7 +353,7 @@ class PodWorker:
             self._ready.setdefault(cid, self._was_ready(pod, c["name"], cid))
         gate = ProbeGate(has_startup)
         ports = {p["name"]: int(p["containerPort"]) for p in c.get("ports") or [] if p.get("name")}
-        target = ProbeTarget(self.deps.node_ip, ports, self.deps.runtime.exec_target(cid))
+        target = ProbeTarget(self.ip, ports, self.deps.runtime.exec_target(cid))
         probers = []
         for kind, field in (("startup", "startupProbe"), ("liveness", "livenessProbe"),
                             ("readiness", "readinessProbe")):
@@ -367,7 +417,7 @@ class PodWorker:
         if hook.get("sleep"):
             await asyncio.sleep(min(float(hook["sleep"].get("seconds") or 0), timeout))
             return
-        target = ProbeTarget(self.deps.node_ip,
+        target = ProbeTarget(self.ip,
                              {p["name"]: int(p["containerPort"]) for p in c.get("ports") or [] if p.get("name")},
                              self.deps.runtime.exec_target(cid))
         result = await run_probe({**hook, "timeoutSeconds": max(timeout, 0.001)}, target)
@@ -433,6 +483,7 @@ class PodWorker:
             except LookupError:
                 pass
             await self.deps.runtime.call("kcore_runtime_remove_sandbox", sandbox_id=self.sandbox_id)
+        await self.release_network()
         self.removed = True
         spec = (self.pod or {}).get("spec") or {}
         for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
@@ -460,7 +511,7 @@ class PodWorker:
             pod,
             self._views(spec.get("initContainers") or [], by_name),
             self._views(spec.get("containers") or [], by_name),
-            node_ip=self.deps.node_ip, pod_ip=self.deps.node_ip, now=self.deps.now(),
+            node_ip=self.deps.node_ip, pod_ip=self.ip, now=self.deps.now(),
             runtime=self.deps.runtime.name, sandbox_ready=self.sandbox_id is not None and not self.removed,
         )
 

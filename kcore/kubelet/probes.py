@@ -44,12 +44,18 @@ class ExecTarget:
     netns: str | None = None
 
 
-def _netns_argv(netns: str | None, argv: Sequence[str]) -> list[str]:
-    """Prefix ``argv`` to run inside a network namespace (a path or an ``ip netns`` name)."""
+def netns_argv(netns: str | None, argv: Sequence[str]) -> list[str]:
+    """Prefix ``argv`` to run inside a network namespace.
+
+    A name (under /run/netns) runs through ``ip netns exec``, which also bind-mounts
+    the pod's ``/etc/netns/<name>/resolv.conf`` and ``hosts`` over ``/etc``; a path
+    runs through ``nsenter --net`` (network only).
+    """
     if not netns:
         return list(argv)
-    path = netns if "/" in netns else f"/var/run/netns/{netns}"
-    return ["nsenter", f"--net={path}", "--", *argv]
+    if "/" not in netns:
+        return ["ip", "netns", "exec", netns, *argv]
+    return ["nsenter", f"--net={netns}", "--", *argv]
 
 
 async def exec_probe(command: Sequence[str], target: ExecTarget, timeout: float) -> ProbeResult:
@@ -58,7 +64,7 @@ async def exec_probe(command: Sequence[str], target: ExecTarget, timeout: float)
         return ProbeResult(False, "exec probe has no command")
     try:
         proc = await asyncio.create_subprocess_exec(
-            *_netns_argv(target.netns, command),
+            *netns_argv(target.netns, command),
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             env=dict(target.env), cwd=target.cwd, start_new_session=True,
         )

@@ -36,7 +36,7 @@ import psutil
 from kcore.hookspecs import hookimpl
 from kcore.kubelet.crilog import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, LogOptions, LogWriter, RotatingLog, read_log
 from kcore.kubelet.envvars import expand
-from kcore.kubelet.probes import ExecTarget
+from kcore.kubelet.probes import ExecTarget, netns_argv
 from kcore.kubelet.resources import session_pids
 from kcore.log import get_logger
 
@@ -127,11 +127,6 @@ def rfc3339(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def netns_path(netns: str) -> str:
-    """A netns given as a path or as an ``ip netns`` name."""
-    return netns if "/" in netns else f"/var/run/netns/{netns}"
 
 
 def _ctx(context: Any, name: str, default: Any = None) -> Any:
@@ -392,10 +387,17 @@ class ProcessRuntime:
                 # Read-write for the child: it is its own reader, so it never gets SIGPIPE.
                 write_fds.append(os.open(path, os.O_RDWR))
                 read_fds.append(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
-            exec_argv = ["nsenter", f"--net={netns_path(rec.netns)}", "--", *rec.argv] if rec.netns else rec.argv
             env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
             env.setdefault("PATH", DEFAULT_PATH)
             env.update(rec.env)
+            exec_argv = rec.argv
+            if rec.netns:
+                # Resolve the program first: behind `ip netns exec` a missing one would be
+                # a crash, not the "executable file not found" start error it is.
+                program = rec.argv[0] if "/" in rec.argv[0] else shutil.which(rec.argv[0], path=env["PATH"])
+                if program is None:
+                    raise FileNotFoundError(rec.argv[0])
+                exec_argv = netns_argv(rec.netns, [program, *rec.argv[1:]])
             proc = await asyncio.create_subprocess_exec(
                 *exec_argv, stdin=asyncio.subprocess.DEVNULL, stdout=write_fds[0], stderr=write_fds[1],
                 cwd=rec.cwd, env=env, start_new_session=True,

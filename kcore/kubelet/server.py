@@ -8,6 +8,9 @@ port is in the Node's ``status.daemonEndpoints.kubeletEndpoint.Port``):
   the log as text, chunked when following;
 - ``GET /exec/{namespace}/{pod}/{container}?command=..&stdin=..&tty=..`` — a
   WebSocket speaking the remote-command protocol (kcore/kubelet/exec.py);
+- ``GET /portForward/{namespace}/{pod}`` — a WebSocket speaking port-forward
+  (SPDY tunnelled in WebSocket, or ``?ports=`` channels; plain SPDY is accepted
+  too): kcore/kubelet/portforward_http.py;
 - ``GET /healthz``.
 
 Only the API server may call it: every request must carry ``Authorization:
@@ -38,6 +41,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from kcore.kubelet.exec import ExecError, ExecOptions, ExecProcess, is_websocket, serve_exec
+from kcore.kubelet.portforward import PortForwardTarget
+from kcore.kubelet.portforward_http import BadPortForwardRequest, negotiate, serve_portforward
 from kcore.log import get_logger
 
 log = get_logger("kubelet.server")
@@ -92,7 +97,7 @@ async def _healthz(_request: web.Request) -> web.Response:
 
 
 class KubeletServer:
-    """Serves one kubelet's logs and exec to the API server."""
+    """Serves one kubelet's logs, exec and port-forward to the API server."""
 
     def __init__(self, kubelet: Any, *, token: str, address: str, port: int, data_dir: Path,
                  node_name: str) -> None:
@@ -110,6 +115,8 @@ class KubeletServer:
         app.router.add_get("/healthz", _healthz)
         app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", self._logs)
         app.router.add_get("/exec/{namespace}/{pod}/{container}", self._exec)
+        app.router.add_route("GET", "/portForward/{namespace}/{pod}", self._portforward)
+        app.router.add_route("POST", "/portForward/{namespace}/{pod}", self._portforward)
         return app
 
     def ssl_context(self) -> ssl.SSLContext:
@@ -230,3 +237,19 @@ class KubeletServer:
             return proc
 
         return await serve_exec(request, start, options)
+
+    async def _portforward(self, request: web.Request) -> web.StreamResponse:
+        namespace, name = request.match_info["namespace"], request.match_info["pod"]
+        pod = self.kubelet.pod_by_name(namespace, name)
+        if pod is None:
+            return _status(404, "NotFound", f'pod "{name}" not found on node {self.node_name}')
+        phase = (pod.get("status") or {}).get("phase")
+        if phase in ("Succeeded", "Failed"):
+            return _status(400, "BadRequest", f"unable to forward port because pod is not running. "
+                                              f"Current status={phase}")
+        try:
+            negotiate(request)
+        except BadPortForwardRequest as exc:
+            return _status(400, "BadRequest", str(exc))
+        target = PortForwardTarget.for_pod(pod, self.kubelet)
+        return await serve_portforward(request, target.connect)

@@ -9,7 +9,9 @@ client's sticky endpoint (affinity on and not expired) or the next one in
 rotation first, then the others in rotation order, so a caller that finds the
 first refusing connections falls through to the rest. ``connected()`` records
 which one answered (that is what the client sticks to); ``failed()`` drops a
-sticky entry that points at an endpoint which refused.
+sticky entry that points at an endpoint which refused; ``released()`` (a
+connection ended) is a no-op here: round-robin does not count connections,
+but other choosers behind the same interface do (the ipvs mode's ``lc``).
 
 This mirrors kube-proxy's userspace ``LoadBalancerRR``: affinity is refreshed
 on every use and expires ``timeout`` seconds after the last one.
@@ -132,6 +134,9 @@ class Balancer(Generic[T]):
         sticky = self._sticky.get(client_ip)
         if sticky is not None and sticky.endpoint == endpoint:
             del self._sticky[client_ip]
+
+    def released(self, endpoint: T) -> None:
+        """A connection to ``endpoint`` ended (round-robin keeps no counts)."""
 
     def sticky_endpoint(self, client_ip: str) -> T | None:
         """The endpoint ``client_ip`` currently sticks to, if not expired (no side effects)."""

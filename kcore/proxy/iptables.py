@@ -1,9 +1,11 @@
 """Render a ``ProxyState`` as ``iptables-restore`` input, in kube-proxy's shape.
 
 Pure text, nothing is installed: ``render_iptables(state)`` returns the filter
-and nat tables the way ``iptables-save`` shows them on a kube-proxy node, and
-``diff_rules(old, new)`` says which chains differ, so a caller can later send
-only those with ``iptables-restore --noflush``.
+and nat tables the way ``iptables-save`` shows them on a kube-proxy node;
+``render_chains(state)`` gives the same rules per chain and ``diff_rules(old,
+new)`` says which chains differ, so the ``iptables`` mode
+(``kcore.proxy.iptables_mode``) sends only those with ``iptables-restore
+--noflush``.
 
 The nat table:
 
@@ -215,6 +217,23 @@ def _build(state: ProxyState, family: int) -> tuple[_Table, _Table]:
     for chain, rules in [*svc_chains, *sep_chains]:
         nat.chains.setdefault(chain, []).extend(rules)
     return filt, nat
+
+
+Chains = dict[tuple[str, str], tuple[str, ...]]
+"""``{(table, chain): rules}`` in rendering order (filter first, then nat)."""
+
+
+def render_chains(state: ProxyState, family: int = 4) -> Chains:
+    """The same rules as ``render_iptables``, per chain: what an incremental sync compares."""
+    filt, nat = _build(state, family)
+    return {(table.name, chain): tuple(rules) for table in (filt, nat) for chain, rules in table.chains.items()}
+
+
+def owned_chain(table: str, chain: str) -> bool:
+    """Whether ``chain`` is one the renderer writes (so a proxy may flush and delete it)."""
+    if table == "nat":
+        return chain in NAT_CHAINS or chain.startswith(("KUBE-SVC-", "KUBE-SEP-"))
+    return table == "filter" and chain in FILTER_CHAINS
 
 
 def render_iptables(state: ProxyState, family: int = 4) -> str:

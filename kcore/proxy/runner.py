@@ -14,8 +14,10 @@ mode's ``kcore_proxy_cleanup`` (so its rules or listeners do not linger), then
 records the new one. ``stop()`` calls the current mode's cleanup.
 
 ``fetch_state`` and ``render_rules`` serve ``kcore proxy rules``: one list of
-each kind, and the mode's ``kcore_proxy_render_rules`` (the iptables renderer
-directly when ``mode = "iptables"`` has no entry point yet).
+each kind, and the mode's ``kcore_proxy_render_rules``. ``mode = "iptables"``
+falls back to the pure renderer when the host has no ``iptables`` entry point
+(a trimmed test host, ``KCORE_LOAD_PLUGINS``): the text is the same, since the
+mode's own ``kcore_proxy_render_rules`` returns the renderer's.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ class ProxyContext:
 def render_rules(host: PluginHost, mode: str, state: ProxyState) -> str:
     """The rules ``mode`` would install for ``state`` (installs nothing)."""
     names = host.names(GROUP)
-    if mode == "iptables" and mode not in names:
+    if mode == "iptables" and mode not in names:  # rendering needs no privilege nor plugin
         from kcore.proxy.iptables import render_iptables
 
         return render_iptables(state)

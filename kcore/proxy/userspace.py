@@ -26,6 +26,17 @@ address); a flow idle for ``udp_idle_timeout_seconds`` is dropped.
 lists are updated in place, and only connections to endpoints that left the
 service (or to services that left the state) are closed.
 
+Endpoint choice is a seam: ``UserspaceProxy(chooser_factory=...)`` gives each
+listener its own ``Chooser`` (the ``Balancer`` interface plus ``released``,
+called when a connection or UDP flow ends), which is how the ipvs mode runs its
+schedulers over these sockets when the kernel has no IPVS. Without a factory
+every listener of a service port shares one ``Balancer``.
+
+As root, started by a node's proxy (``kcore_proxy_start`` with a context that
+has a ``data_dir``), service addresses that are not local are first put on
+``lo`` (``kcore.proxy.local_addresses``) and taken off when unused and at
+cleanup; ``manage_addresses`` forces that on or off.
+
 Settings (``[proxy.userspace]``): ``idle_timeout_seconds`` (600),
 ``udp_idle_timeout_seconds`` (30), ``connect_timeout_seconds`` (5),
 ``nodeport_addresses`` (default: the node's addresses from the state).
@@ -37,13 +48,16 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from kcore.hookspecs import hookimpl
 from kcore.proxy.balancer import Balancer
+from kcore.proxy.local_addresses import LocalAddresses
 from kcore.proxy.state import ProxyState, ServicePort
 
 log = logging.getLogger("kcore.proxy.userspace")
@@ -68,6 +82,31 @@ class ListenAddress:
 
     def __str__(self) -> str:
         return f"{self.protocol} {_hostport(self.ip, self.port)}"
+
+
+class Chooser(Protocol):
+    """Picks endpoints for one listener's new connections (``Balancer`` is one)."""
+
+    def update(self, endpoints: Iterable[EndpointKey], *, affinity: bool | None = None,
+               affinity_timeout: float | None = None) -> None:
+        """The ready endpoints changed (called on every sync)."""
+
+    def candidates(self, client_ip: str | None = None) -> list[EndpointKey]:
+        """Endpoints in the order a new connection from ``client_ip`` tries them."""
+        ...
+
+    def connected(self, client_ip: str | None, endpoint: EndpointKey) -> None:
+        """The connection (or UDP flow) reached ``endpoint``."""
+
+    def failed(self, client_ip: str | None, endpoint: EndpointKey) -> None:
+        """``endpoint`` refused; the next candidate is tried."""
+
+    def released(self, endpoint: EndpointKey) -> None:
+        """A connection that ``connected`` to ``endpoint`` ended."""
+
+
+ChooserFactory = Callable[[ServicePort, "ListenAddress"], Chooser]
+"""Makes the chooser of one listener: (service port, listen address) -> Chooser."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +175,7 @@ class _Service:
         self.protocol = sp.protocol
         self.spec = sp
         self.balancer: Balancer[EndpointKey] = Balancer(clock=proxy.clock)
+        self.choosers: dict[ListenAddress, Chooser] = {}  # with a chooser factory: one per listener
         self.present: set[EndpointKey] = set()  # every endpoint listed (ready or not)
         self.conns: set[_TcpConn] = set()
         self.listeners: dict[ListenAddress, _TcpListener | _UdpListener] = {}
@@ -144,9 +184,8 @@ class _Service:
     def update(self, sp: ServicePort) -> None:
         self.spec = sp
         ready = [(e.ip, e.port) for e in sp.ready_endpoints()]
-        self.balancer.update(
-            ready, affinity=sp.session_affinity, affinity_timeout=sp.affinity_timeout_seconds
-        )
+        for chooser in [self.balancer, *self.choosers.values()]:
+            chooser.update(ready, affinity=sp.session_affinity, affinity_timeout=sp.affinity_timeout_seconds)
         self.present = {(e.ip, e.port) for e in sp.endpoints}
         # Connections to endpoints that left the service end now; endpoints
         # still listed (even not ready / terminating) keep their connections.
@@ -157,6 +196,23 @@ class _Service:
         for listener in self.listeners.values():
             if isinstance(listener, _UdpListener):
                 listener.drop_flows(lambda ep: ep not in self.present)
+
+    def chooser(self, addr: ListenAddress) -> Chooser:
+        """The chooser for connections arriving on ``addr``."""
+        factory = self.proxy.chooser_factory
+        if factory is None:
+            return self.balancer
+        chooser = self.choosers.get(addr)
+        if chooser is None:
+            chooser = self.choosers[addr] = factory(self.spec, addr)
+            sp = self.spec
+            chooser.update([(e.ip, e.port) for e in sp.ready_endpoints()], affinity=sp.session_affinity,
+                           affinity_timeout=sp.affinity_timeout_seconds)
+        return chooser
+
+    def forget(self, addr: ListenAddress) -> None:
+        """``addr`` is no longer listened on: drop its chooser."""
+        self.choosers.pop(addr, None)
 
     def close_all(self) -> None:
         for conn in list(self.conns):
@@ -182,7 +238,8 @@ class _TcpListener:
         holder: dict[str, _TcpListener] = {}
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await _TcpConn(holder["listener"].svc, reader, writer).run()
+            listener = holder["listener"]
+            await _TcpConn(listener.svc, reader, writer, listener.svc.chooser(listener.addr)).run()
 
         server = await asyncio.start_server(
             handle, host=addr.ip, port=addr.port, reuse_address=True, limit=STREAM_LIMIT, backlog=1024
@@ -200,9 +257,11 @@ class _TcpListener:
 class _TcpConn:
     """One client connection relayed to one endpoint."""
 
-    def __init__(self, svc: _Service, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, svc: _Service, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 chooser: Chooser | None = None) -> None:
         self.svc = svc
         self.proxy = svc.proxy
+        self.chooser: Chooser = chooser if chooser is not None else svc.balancer
         self.creader = reader
         self.cwriter = writer
         peer = writer.get_extra_info("peername") or ("?", 0)
@@ -239,9 +298,11 @@ class _TcpConn:
             self.close()
             self.proxy._conns.discard(self)
             self.svc.conns.discard(self)
+            if self.endpoint is not None:
+                self.chooser.released(self.endpoint)
 
     async def _connect(self) -> bool:
-        balancer = self.svc.balancer
+        balancer = self.chooser
         timeout = self.proxy.settings.connect_timeout_seconds
         tried = 0
         for ep in balancer.candidates(self.client_ip):
@@ -374,6 +435,7 @@ class _UdpFlow:
     def __init__(self, listener: _UdpListener, client: Any) -> None:
         self.listener = listener
         self.svc = listener.svc
+        self.chooser: Chooser = listener.svc.chooser(listener.addr)
         self.client = client
         self.endpoint: EndpointKey | None = None
         self.transport: asyncio.DatagramTransport | None = None
@@ -388,19 +450,19 @@ class _UdpFlow:
 
     async def _open(self) -> None:
         client_ip = self.client[0]
-        for ep in self.svc.balancer.candidates(client_ip):
+        for ep in self.chooser.candidates(client_ip):
             try:
                 transport, _ = await self._loop.create_datagram_endpoint(
                     lambda: _UdpBackend(self), remote_addr=ep
                 )
             except OSError as exc:
-                self.svc.balancer.failed(client_ip, ep)
+                self.chooser.failed(client_ip, ep)
                 log.info("%s: UDP endpoint %s: %s", self.svc.key, _hostport(*ep), exc)
                 continue
             if self._closed:
                 transport.close()
                 return
-            self.svc.balancer.connected(client_ip, ep)
+            self.chooser.connected(client_ip, ep)
             self.endpoint, self.transport = ep, transport  # type: ignore[assignment]
             for data in self.pending:
                 transport.sendto(data)  # type: ignore[attr-defined]
@@ -431,7 +493,7 @@ class _UdpFlow:
         # datagram starts a new flow on another endpoint.
         log.info("%s: UDP endpoint %s: %s", self.svc.key, self.endpoint and _hostport(*self.endpoint), exc)
         if self.endpoint is not None:
-            self.svc.balancer.failed(self.client[0], self.endpoint)
+            self.chooser.failed(self.client[0], self.endpoint)
         self.close()
 
     def _arm_idle(self, timeout: float) -> None:
@@ -454,6 +516,8 @@ class _UdpFlow:
             self._idle.cancel()
         if self.transport is not None:
             self.transport.close()
+            if self.endpoint is not None:
+                self.chooser.released(self.endpoint)
         if not self._task.done():
             self._task.cancel()
         if self.listener.flows.get(self.client) is self:
@@ -468,8 +532,25 @@ class _UdpFlow:
 class UserspaceProxy:
     """kube-proxy's userspace mode, on asyncio (entry point ``kcore.proxy:userspace``)."""
 
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        chooser_factory: ChooserFactory | None = None,
+        name: str = "userspace",
+        manage_addresses: bool | None = None,
+        addresses: LocalAddresses | None = None,
+    ) -> None:
+        """``chooser_factory``: one chooser per listener instead of one shared
+        ``Balancer`` per service port. ``name`` names the mode in its data dir.
+        ``manage_addresses``: put non-local service addresses on ``lo`` (None:
+        when root and started with a data dir). ``addresses``: the manager to
+        use (tests pass one bound to a network namespace)."""
         self.clock = clock
+        self.chooser_factory = chooser_factory
+        self.name = name
+        self.manage_addresses = manage_addresses
+        self.addresses: LocalAddresses | None = addresses
         self.settings = Settings()
         self.context: Any = None
         self._services: dict[tuple[str, str], _Service] = {}
@@ -484,6 +565,18 @@ class UserspaceProxy:
     async def kcore_proxy_start(self, settings: dict[str, Any] | None, context: Any) -> None:
         self.settings = Settings.parse(settings)
         self.context = context
+        if self.addresses is None:
+            self.addresses = self._address_manager(context)
+
+    def _address_manager(self, context: Any) -> LocalAddresses | None:
+        data_dir = getattr(context, "data_dir", None)
+        manage = self.manage_addresses
+        if manage is None:
+            manage = os.geteuid() == 0 and data_dir is not None
+        if not manage:
+            return None
+        state_file = Path(data_dir) / f"{self.name}-local-addresses.json" if data_dir is not None else None
+        return LocalAddresses(state_file)
 
     @hookimpl
     async def kcore_proxy_sync(self, state: ProxyState) -> None:
@@ -513,6 +606,8 @@ class UserspaceProxy:
             tasks = [c._task for c in self._conns if c._task is not None] + list(self._tasks)
             if tasks:
                 await asyncio.wait(tasks, timeout=5)
+            if self.addresses is not None:
+                await asyncio.to_thread(self.addresses.cleanup)
 
     # -- sync --------------------------------------------------------------
 
@@ -537,6 +632,7 @@ class UserspaceProxy:
             for listener in svc.listeners.values():
                 await listener.close()
             svc.listeners.clear()
+            svc.choosers.clear()
             svc.close_all()
             log.info("%s: removed", svc.key)
 
@@ -557,10 +653,15 @@ class UserspaceProxy:
                     log.error("%s: %s is already used by %s", sp.key, addr, owner.key)
             for addr in [a for a in svc.listeners if wanted.get(a) is not svc]:
                 await svc.listeners.pop(addr).close()
+                svc.forget(addr)
         for addr in [a for a in self._errors if a not in wanted]:
             del self._errors[addr]
 
-        # 3. Open what is missing (also retries what failed last time).
+        # 3a. As root: make the addresses bindable (and drop the ones no longer used).
+        if self.addresses is not None:
+            await asyncio.to_thread(self.addresses.ensure, {addr.ip for addr in wanted})
+
+        # 3b. Open what is missing (also retries what failed last time).
         for addr, svc in wanted.items():
             if addr in svc.listeners:
                 continue

@@ -125,7 +125,8 @@ class KubeletFactory:
         self.running: list[tuple[Kubelet, asyncio.Task[None]]] = []
 
     async def start(self, node: str = "node-1", data_dir: Path | None = None, **settings: Any) -> Kubelet:
-        config = KcoreConfig.model_validate({"kubelet": {**FAST_KUBELET, **settings}})
+        config = KcoreConfig.model_validate({"kubelet": {**FAST_KUBELET, **settings},
+                                             "network": {"plugin": "none"}})  # never touch the host's network
         kubelet = Kubelet(self.client, create_plugin_host(), config, node_name=node,
                           data_dir=data_dir or self.root / node, usage_interval_seconds=0.2)
         task = asyncio.create_task(kubelet.run())

@@ -45,10 +45,16 @@ def test_objects_are_labelled_and_well_formed() -> None:
     for obj in policy:
         assert obj["apiVersion"] == "rbac.authorization.k8s.io/v1"
         assert obj["metadata"]["labels"]["kubernetes.io/bootstrapping"] == "rbac-defaults"
-        assert "namespace" not in obj["metadata"]
+        # Cluster-wide kinds have no namespace; Roles and RoleBindings live in kube-system.
+        assert obj["metadata"].get("namespace") == (None if obj["kind"].startswith("Cluster") else "kube-system")
     roles = {o["metadata"]["name"] for o in policy if o["kind"] == "ClusterRole"}
     for binding in (o for o in policy if o["kind"] == "ClusterRoleBinding"):
         assert binding["roleRef"]["name"] in roles
+    local_roles = {o["metadata"]["name"] for o in policy if o["kind"] == "Role"}
+    for binding in (o for o in policy if o["kind"] == "RoleBinding"):
+        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                      "name": binding["metadata"]["name"]}
+        assert binding["roleRef"]["name"] in local_roles
     for expected in ["cluster-admin", "admin", "edit", "view", "system:discovery", "system:public-info-viewer",
                      "system:basic-user", "system:kube-scheduler", "system:kube-controller-manager",
                      "system:node-proxier"]:
@@ -126,3 +132,12 @@ def test_component_identities(authz: RBACAuthorizer) -> None:
     boot = UserInfo("system:bootstrap:kcore", ("system:bootstrappers", "system:authenticated"))
     assert can(authz, boot, "create", "certificatesigningrequests", ns=None, group="certificates.k8s.io")
     assert not can(authz, boot, "list", "pods")
+
+
+def test_nodes_keep_pod_network_state_in_kube_system_configmaps_only(authz: RBACAuthorizer) -> None:
+    node = user("system:node:n1", "system:nodes")
+    for verb in ("get", "create", "update", "patch"):
+        assert can(authz, node, verb, "configmaps", ns="kube-system", name="kcore-flannel-subnets")
+    assert not can(authz, node, "delete", "configmaps", ns="kube-system", name="kcore-flannel-subnets")
+    assert not can(authz, node, "update", "configmaps", ns="default", name="x")
+    assert not can(authz, user("someone"), "update", "configmaps", ns="kube-system", name="kcore-flannel-subnets")

@@ -7,21 +7,52 @@ tests talk to it with the admin kubeconfig it writes, exactly as a user would.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import tomli_w
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def netns_config(extra_config: str = "", **sections: dict[str, Any]) -> str:
+    """TOML for a cluster inside test namespaces: kcore's own defaults (pod network,
+    10.96.0.0/12 Services, DNS on port 53) under ``extra_config``."""
+    return tomli_w.dumps(_merge(sections, tomllib.loads(extra_config)))
+
+
+def host_safe_config(extra_config: str = "", **sections: dict[str, Any]) -> str:
+    """TOML for a test cluster on the host: pods on the host network (no bridge, no
+    namespaces: tests change no host networking), and Services on a loopback range of
+    their own (127.N.0.0/16, which needs no interface), under ``extra_config``."""
+    defaults: dict[str, Any] = {
+        "network": {"plugin": "none"},
+        "proxy": {"service_cidr": f"127.{random.randint(100, 250)}.0.0/16"},
+        "dns": {"port": free_port()},  # not 53: clusters in one run must not collide
+    }
+    merged = _merge(_merge(defaults, sections), tomllib.loads(extra_config))
+    return tomli_w.dumps(merged)
 
 
 @dataclass
@@ -31,6 +62,8 @@ class RunningCluster:
     process: subprocess.Popen[bytes]
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
+    address: str = "127.0.0.1"
+    netns: str | None = None
 
     @property
     def kubeconfig(self) -> Path:
@@ -38,10 +71,15 @@ class RunningCluster:
 
     @property
     def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+        return f"https://{self.address}:{self.port}"
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+def in_netns(netns: str | None) -> list[str]:
+    """The command prefix that runs a program inside ``netns`` (none for the host)."""
+    return ["ip", "netns", "exec", netns] if netns else []
 
 
 def kcore_command() -> list[str]:
@@ -50,21 +88,27 @@ def kcore_command() -> list[str]:
 
 @contextmanager
 def running_cluster(tmp_path: Path, *, role: str = "up", extra_config: str = "",
-                    node_name: str = "node-1", timeout: float = 30.0) -> Iterator[RunningCluster]:
-    """A ``kcore up`` process; stopped with SIGTERM (then SIGKILL) at exit."""
+                    node_name: str = "node-1", timeout: float = 30.0, netns: str | None = None,
+                    bind_address: str = "127.0.0.1") -> Iterator[RunningCluster]:
+    """A ``kcore up`` process; stopped with SIGTERM (then SIGKILL) at exit.
+
+    With ``netns`` it runs inside that (test-made) network namespace with kcore's
+    real networking defaults; otherwise on the host with ``host_safe_config``.
+    """
     port = free_port()
     data_dir = tmp_path / "data"
     config = tmp_path / "kcore.toml"
-    config.write_text(f'[apiserver]\nbind_address = "127.0.0.1"\nport = {port}\n{extra_config}\n')
+    make_config = netns_config if netns else host_safe_config
+    config.write_text(make_config(extra_config, apiserver={"bind_address": bind_address, "port": port}))
     log_path = tmp_path / "kcore.log"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [*kcore_command(), role, "--data-dir", str(data_dir), "--config", str(config),
+            [*in_netns(netns), *kcore_command(), role, "--data-dir", str(data_dir), "--config", str(config),
              "--node-name", node_name],
             stdout=log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True,
         )
-    cluster = RunningCluster(data_dir, port, process, log_path, env)
+    cluster = RunningCluster(data_dir, port, process, log_path, env, address=bind_address, netns=netns)
     try:
         deadline = time.monotonic() + timeout
         while not cluster.kubeconfig.exists():
@@ -102,16 +146,17 @@ class RunningAgent:
 
 
 def start_agent(tmp_path: Path, cluster: RunningCluster, node_name: str,
-                extra_config: str = "") -> RunningAgent:
-    """``kcore agent`` joining ``cluster`` with its join token, in its own data dir."""
+                extra_config: str = "", netns: str | None = None) -> RunningAgent:
+    """``kcore agent`` joining ``cluster`` with its join token, in its own data dir
+    (inside ``netns`` with kcore's real networking defaults, if given)."""
     data_dir = tmp_path / f"agent-{node_name}"
     config = tmp_path / f"agent-{node_name}.toml"
-    config.write_text(extra_config + "\n")
+    config.write_text(netns_config(extra_config) if netns else host_safe_config(extra_config))
     log_path = tmp_path / f"agent-{node_name}.log"
     token = (cluster.data_dir / "token").read_text().strip()
     with log_path.open("ab") as log_file:
         process = subprocess.Popen(
-            [*kcore_command(), "agent", "--server", cluster.url, "--token", token,
+            [*in_netns(netns), *kcore_command(), "agent", "--server", cluster.url, "--token", token,
              "--node-name", node_name, "--data-dir", str(data_dir), "--config", str(config)],
             stdout=log_file, stderr=subprocess.STDOUT, env=cluster.env,
         )

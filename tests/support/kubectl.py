@@ -28,10 +28,12 @@ def kubectl_binary() -> str:
 class Kubectl:
     kubeconfig: Path
     cache_dir: Path
+    prefix: tuple[str, ...] = ()
+    """Run kubectl through this (``ip netns exec NS``) for clusters inside a namespace."""
 
     def run(self, *args: str, input: str | None = None, check: bool = True,
             timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        command = [kubectl_binary(), "--kubeconfig", str(self.kubeconfig),
+        command = [*self.prefix, kubectl_binary(), "--kubeconfig", str(self.kubeconfig),
                    "--cache-dir", str(self.cache_dir), *args]
         result = subprocess.run(command, input=input, capture_output=True, text=True, timeout=timeout)
         if check and result.returncode != 0:
@@ -44,7 +46,7 @@ class Kubectl:
 
     def stream(self, *args: str) -> StreamingKubectl:
         """Start a long-running kubectl (``get -w``, ``logs -f``) reading its output lines."""
-        command = [kubectl_binary(), "--kubeconfig", str(self.kubeconfig),
+        command = [*self.prefix, kubectl_binary(), "--kubeconfig", str(self.kubeconfig),
                    "--cache-dir", str(self.cache_dir), *args]
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    text=True, bufsize=1)

@@ -23,7 +23,7 @@ POD_IFNAME = "eth0"
 
 
 class IpCommandError(RuntimeError):
-    """An ``ip`` command failed; the message carries the command and its stderr."""
+    """An ``ip`` (or other network) command failed; the message carries it and its stderr."""
 
     def __init__(self, argv: list[str], code: int, stderr: str) -> None:
         self.argv, self.code, self.stderr = argv, code, stderr
@@ -32,14 +32,26 @@ class IpCommandError(RuntimeError):
 
 async def run_ip(*args: str, netns: str | None = None, check: bool = True) -> tuple[int, str, str]:
     """Run ``ip [-n netns] args...``; returns (exit code, stdout, stderr)."""
-    argv = ["ip", *(["-n", netns] if netns else []), *args]
+    return await run_cmd("ip", *args, netns=netns, check=check)
+
+
+async def run_cmd(*argv: str, netns: str | None = None, check: bool = True) -> tuple[int, str, str]:
+    """Run a command in ``netns`` (or the current namespace); returns (exit code, stdout, stderr).
+
+    ``ip`` and ``bridge`` take ``-n <netns>`` themselves; anything else (iptables,
+    sysctl) runs under ``ip netns exec``.
+    """
+    if netns and argv[0] in ("ip", "bridge"):
+        argv = (argv[0], "-n", netns, *argv[1:])
+    elif netns:
+        argv = ("ip", "netns", "exec", netns, *argv)
     proc = await asyncio.create_subprocess_exec(
         *argv, stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await proc.communicate()
     code = proc.returncode or 0
     if check and code != 0:
-        raise IpCommandError(argv, code, err.decode(errors="replace"))
+        raise IpCommandError(list(argv), code, err.decode(errors="replace"))
     return code, out.decode(errors="replace"), err.decode(errors="replace")
 
 

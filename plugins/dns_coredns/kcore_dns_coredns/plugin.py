@@ -1,4 +1,4 @@
-"""The ``coredns`` DNS plugin: the hook implementation, its settings, and pods' resolv.conf.
+"""The ``coredns`` DNS plugin: the hook implementation and its settings.
 
 Settings (one flat dict; :func:`settings_from_config` builds it from ``[dns]`` and
 its ``[dns.coredns]`` table):
@@ -6,8 +6,12 @@ its ``[dns.coredns]`` table):
 ``cluster_domain`` (``cluster.local``), ``bind_address`` (``0.0.0.0``), ``port``
 (53), ``upstream`` (list of ``ip[:port]`` or a resolv.conf path; empty: names
 outside the cluster are REFUSED), ``service_ip`` (the address pods are told to
-use, also the ``ns.dns.<domain>`` glue), ``ttl`` (5), ``pods`` (``insecure`` or
-``disabled``), ``cache`` (true).
+use, also the ``ns.dns.<domain>`` glue), ``ttl`` (5, of every cluster record),
+``pods`` (``insecure`` or ``disabled``), ``cache`` (true: cache cluster answers
+and upstream answers), ``cache_size`` (10000 upstream answers), ``forward_timeout``
+(2.0 seconds per upstream before the next one, SERVFAIL after the last).
+
+What a pod's resolv.conf says is the kubelet's business: :mod:`kcore.kubelet.dns`.
 
 The context may carry ``client`` (an ``ApiClient``; required), ``informers`` (a
 shared ``InformerFactory``; else the server makes its own) and ``plugins`` (the
@@ -21,8 +25,9 @@ from typing import Any
 
 from kcore import hookimpl
 from kcore.client.informer import InformerFactory
+from kcore_dns_coredns.cache import DEFAULT_CAPACITY, AnswerCache
 from kcore_dns_coredns.resolver import RecordsHook, Resolver
-from kcore_dns_coredns.server import DnsServer, DnsStartError, Forwarder, parse_upstreams
+from kcore_dns_coredns.server import UPSTREAM_TIMEOUT, DnsServer, DnsStartError, Forwarder, parse_upstreams
 from kcore_dns_coredns.view import DEFAULT_TTL, ClusterView
 
 DEFAULTS: dict[str, Any] = {
@@ -34,6 +39,8 @@ DEFAULTS: dict[str, Any] = {
     "ttl": DEFAULT_TTL,
     "pods": "insecure",
     "cache": True,
+    "cache_size": DEFAULT_CAPACITY,
+    "forward_timeout": UPSTREAM_TIMEOUT,
 }
 
 
@@ -42,21 +49,6 @@ def settings_from_config(dns_config: Any, plugin: str = "coredns") -> dict[str, 
     settings = {k: getattr(dns_config, k) for k in ("cluster_domain", "port", "upstream", "service_ip")}
     settings.update(dns_config.plugin_settings(plugin))
     return settings
-
-
-def pod_resolv_conf(namespace: str, settings: dict[str, Any]) -> str:
-    """The ``/etc/resolv.conf`` a pod with ``dnsPolicy: ClusterFirst`` gets (for the CNI plugin).
-
-    Search-path expansion is the client's job, as in Kubernetes: with ``ndots:5``
-    a short name like ``web`` is tried as ``web.<ns>.svc.<domain>`` first.
-    """
-    domain = str(settings.get("cluster_domain") or DEFAULTS["cluster_domain"]).strip(".")
-    service_ip = settings.get("service_ip")
-    if not service_ip:
-        raise ValueError("pod_resolv_conf needs the DNS service_ip in settings")
-    return (f"nameserver {service_ip}\n"
-            f"search {namespace}.svc.{domain} svc.{domain} {domain}\n"
-            "options ndots:5\n")
 
 
 def _get(context: Any, name: str) -> Any:
@@ -97,8 +89,13 @@ def build_server(settings: dict[str, Any], context: Any = None) -> DnsServer:
         client = _get(context, "client") if context is not None else None
         if client is not None:
             informers, own = InformerFactory(client), True
+    timeout = float(merged["forward_timeout"])
+    if timeout <= 0:
+        raise DnsStartError(f"dns.coredns forward_timeout must be above 0, got {timeout}")
+    cache = AnswerCache(int(merged["cache_size"])) if merged["cache"] and int(merged["cache_size"]) > 0 else None
+    forwarder = Forwarder(upstreams, timeout=timeout, cache=cache)
     return DnsServer(view, resolver, bind_address=merged["bind_address"], port=int(merged["port"]),
-                     forwarder=Forwarder(upstreams), informers=informers, own_informers=own)
+                     forwarder=forwarder, informers=informers, own_informers=own)
 
 
 class CoreDns:

@@ -7,12 +7,14 @@ reverse address) comes back as :data:`FORWARD`, and the server sends it upstream
 
 What a client sees, like CoreDNS's ``kubernetes`` plugin:
 
-* a known name and type: NOERROR, the records, AA set, TTL 5;
+* a known name and type: NOERROR, the records, AA set, the configured TTL (5);
 * a known name, another type: NODATA (NOERROR, no answer, the zone's SOA in
   authority), also for empty non-terminals such as ``<ns>.svc.<domain>``;
 * an unknown name in the domain: NXDOMAIN with the SOA in authority;
 * ``a-b-c-d.<ns>.pod.<domain>``: A ``a.b.c.d`` (CoreDNS ``pods insecure``), unless
   pod records are disabled;
+* an ExternalName service: its CNAME, followed by the target's records (from the
+  view for a target in the cluster, from the upstream otherwise, see :class:`Chase`);
 * over UDP, a response bigger than the client's limit (512 bytes, or its EDNS
   payload size) is sent empty with TC set; the client retries over TCP.
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 import ipaddress
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import dns.edns
@@ -46,6 +49,22 @@ log = get_logger("dns.coredns")
 
 FORWARD = object()
 """Returned by :meth:`Resolver.answer` for a query that must go to the upstream."""
+
+_MAX_CNAME_HOPS = 8
+
+
+@dataclass
+class Chase:
+    """Returned by :meth:`Resolver.answer` for a CNAME (an ExternalName service) whose
+    target lies outside the cluster: the server asks the upstream for ``target``,
+    adds its records to ``response`` and renders it (CoreDNS resolves the target too,
+    since stub resolvers such as glibc's do not follow a CNAME themselves)."""
+
+    query: dns.message.Message
+    response: dns.message.Message
+    target: dns.name.Name
+    rdtype: int
+    udp: bool
 
 UDP_DEFAULT_LIMIT = 512
 OUR_EDNS_PAYLOAD = 1232  # the DNS flag day 2020 recommendation
@@ -95,8 +114,8 @@ class Resolver:
 
     # ---- the entry point -------------------------------------------------------------
 
-    def answer(self, wire: bytes, *, udp: bool) -> bytes | object | None:
-        """The response bytes for ``wire``, :data:`FORWARD`, or None to drop it (unparseable)."""
+    def answer(self, wire: bytes, *, udp: bool) -> bytes | Chase | object | None:
+        """The response bytes for ``wire``, :data:`FORWARD`, a :class:`Chase`, or None to drop it."""
         key = (udp, wire[2:])
         if self.cache_enabled:
             hit = self._cache.get(key)
@@ -110,11 +129,13 @@ class Resolver:
             return None
         except Exception:  # noqa: BLE001 - any malformed packet: FORMERR if we can say so
             return _formerr(wire)
-        response, cacheable = self._respond(query)
+        response, cacheable, chase = self._respond(query)
         if response is FORWARD:
             return FORWARD
         assert isinstance(response, dns.message.Message)
-        out = self._render(response, query, udp)
+        if chase is not None:
+            return Chase(query, response, chase, query.question[0].rdtype, udp)
+        out = self.render(response, query, udp)
         if cacheable and self.cache_enabled:
             if len(self._cache) >= _CACHE_MAX:
                 self._cache.clear()
@@ -126,60 +147,62 @@ class Resolver:
 
     # ---- building the response ---------------------------------------------------------
 
-    def _respond(self, query: dns.message.Message) -> tuple[dns.message.Message | object, bool]:
+    def _respond(self, query: dns.message.Message
+                 ) -> tuple[dns.message.Message | object, bool, dns.name.Name | None]:
+        """The response (or FORWARD), whether it may be cached, and a CNAME target to chase."""
         response = dns.message.make_response(query, our_payload=OUR_EDNS_PAYLOAD)
         response.flags &= ~dns.flags.RA
         if query.opcode() != dns.opcode.QUERY:
             response.set_rcode(dns.rcode.NOTIMP)
-            return response, False
+            return response, False, None
         if len(query.question) != 1:
             response.set_rcode(dns.rcode.FORMERR)
-            return response, False
+            return response, False, None
         question = query.question[0]
         if question.rdclass not in (dns.rdataclass.IN, dns.rdataclass.ANY):
-            return (FORWARD, False) if self.has_upstream else (_refused(response), False)
+            return (FORWARD if self.has_upstream else _refused(response)), False, None
         qname = question.name.canonicalize()  # lower case
         qtype = question.rdtype
         if qname.is_subdomain(self.domain):
-            self._authoritative(response, qname, qtype)
-            return response, True
+            chase = self._authoritative(response, qname, qtype)
+            return response, chase is None, chase
         if qname.is_subdomain(_IN_ADDR) or qname.is_subdomain(_IP6):
             found = self.view.lookup(qname)
             extra = self._extra(qname, qtype)
             if found or extra or self.view.exists(qname):
                 response.flags |= dns.flags.AA
                 self._fill(response, qname, qtype, found or {}, extra)
-                return response, True
+                return response, True, None
             # Not ours: fall through to the upstream (CoreDNS "fallthrough in-addr.arpa ip6.arpa").
-        if self.has_upstream:
-            return FORWARD, False
-        return _refused(response), False
+        return (FORWARD if self.has_upstream else _refused(response)), False, None
 
-    def _authoritative(self, response: dns.message.Message, qname: dns.name.Name, qtype: int) -> None:
+    def _authoritative(self, response: dns.message.Message, qname: dns.name.Name,
+                       qtype: int) -> dns.name.Name | None:
         response.flags |= dns.flags.AA
         extra = self._extra(qname, qtype)
         if qname == self.domain:
             self._fill(response, qname, qtype, self._apex, extra)
             if qtype in (dns.rdatatype.NS, dns.rdatatype.ANY):
                 response.additional.extend(self._ns_glue.values())
-            return
+            return None
         found = self.view.lookup(qname)
         if found is None and qname == self._nameserver and self._ns_glue:
             found = self._ns_glue
         if found is None and self.pods == "insecure":
             found = self._pod_record(qname)
         if found is not None or extra:
-            self._fill(response, qname, qtype, found or {}, extra)
-            return
+            return self._fill(response, qname, qtype, found or {}, extra)
         if self.view.exists(qname) or qname == self._pod_zone or (
                 self.pods == "insecure" and qname.parent() == self._pod_zone):
             response.authority.append(self._soa)  # NODATA
-            return
+            return None
         response.set_rcode(dns.rcode.NXDOMAIN)
         response.authority.append(self._soa)
+        return None
 
     def _fill(self, response: dns.message.Message, qname: dns.name.Name, qtype: int,
-              found: dict[int, dns.rrset.RRset], extra: list[dns.rrset.RRset]) -> None:
+              found: dict[int, dns.rrset.RRset], extra: list[dns.rrset.RRset]) -> dns.name.Name | None:
+        """Put the answer in ``response``; returns a CNAME target outside the cluster to chase."""
         question_name = response.question[0].name
         if qtype == dns.rdatatype.ANY:
             answer = list(found.values())
@@ -193,7 +216,7 @@ class Resolver:
         if not answer:
             if qname.is_subdomain(self.domain):
                 response.authority.append(self._soa)
-            return
+            return None
         for rrset in answer:
             # Echo the question's spelling (clients using 0x20 case randomization check it).
             if rrset.name == qname and question_name != qname:
@@ -201,6 +224,9 @@ class Resolver:
                 copy.update(rrset)
                 rrset = copy
             response.answer.append(rrset)
+        chase = None
+        if answer[-1].rdtype == dns.rdatatype.CNAME and qtype not in (dns.rdatatype.CNAME, dns.rdatatype.ANY):
+            chase = self._follow_cname(response, answer[-1][0].target.canonicalize(), qtype)
         if qtype == dns.rdatatype.SRV:
             for rrset in answer:
                 if rrset.rdtype != dns.rdatatype.SRV:
@@ -210,6 +236,25 @@ class Resolver:
                     for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
                         if rdtype in glue and glue[rdtype] not in response.additional:
                             response.additional.append(glue[rdtype])
+        return chase
+
+    def _follow_cname(self, response: dns.message.Message, target: dns.name.Name,
+                      qtype: int) -> dns.name.Name | None:
+        """Add the records of a CNAME's target from the view inside the cluster domain;
+        a target outside it is returned for the server to ask the upstream (:class:`Chase`)."""
+        for _ in range(_MAX_CNAME_HOPS):
+            if not target.is_subdomain(self.domain):
+                return target if self.has_upstream else None
+            found = self.view.lookup(target) or {}
+            if qtype in found:
+                response.answer.append(found[qtype])
+                return None
+            cname = found.get(dns.rdatatype.CNAME)
+            if cname is None or cname in response.answer:
+                return None
+            response.answer.append(cname)
+            target = cname[0].target.canonicalize()
+        return None
 
     def _pod_record(self, qname: dns.name.Name) -> dict[int, dns.rrset.RRset] | None:
         # a-b-c-d.<ns>.pod.<domain>
@@ -247,7 +292,8 @@ class Resolver:
 
     # ---- wire ------------------------------------------------------------------------
 
-    def _render(self, response: dns.message.Message, query: dns.message.Message, udp: bool) -> bytes:
+    def render(self, response: dns.message.Message, query: dns.message.Message, udp: bool) -> bytes:
+        """Wire bytes of ``response``; over UDP cut to the client's limit (empty with TC)."""
         if not udp:
             return response.to_wire(max_size=65535)
         limit = UDP_DEFAULT_LIMIT

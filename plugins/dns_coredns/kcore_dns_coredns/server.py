@@ -2,8 +2,9 @@
 
 :class:`DnsServer` owns the sockets and, unless given shared ones, the informers
 that keep its :class:`~kcore_dns_coredns.view.ClusterView` current. Queries are
-answered on the event loop straight from the view (no await on the hot path);
-only forwarded queries become tasks.
+answered on the event loop straight from the view (no await on the hot path),
+and so are forwarded queries whose answer is in the :class:`Forwarder`'s cache;
+only upstream round trips (a cache miss, an ExternalName target) become tasks.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ import dns.asyncquery
 import dns.exception
 import dns.flags
 import dns.message
+import dns.name
 import dns.rcode
 
 from kcore.client.informer import InformerFactory
 from kcore.log import get_logger
-from kcore_dns_coredns.resolver import FORWARD, UDP_DEFAULT_LIMIT, Resolver
+from kcore_dns_coredns.cache import AnswerCache
+from kcore_dns_coredns.resolver import FORWARD, UDP_DEFAULT_LIMIT, Chase, Resolver
 from kcore_dns_coredns.view import ClusterView
 
 log = get_logger("dns.coredns")
@@ -73,23 +76,54 @@ def parse_upstreams(entries: list[str]) -> list[tuple[str, int]]:
 
 
 class Forwarder:
-    """Sends a query to the upstream resolvers in turn until one answers."""
+    """Sends a query to the upstream resolvers in turn until one answers, through a cache.
 
-    def __init__(self, upstreams: list[tuple[str, int]], timeout: float = UPSTREAM_TIMEOUT) -> None:
+    Each upstream gets ``timeout`` seconds (UDP, then TCP when the answer is
+    truncated); when none answers the client gets SERVFAIL, as from CoreDNS's
+    ``forward``. Answers are kept in ``cache`` (an :class:`AnswerCache`) when given.
+    """
+
+    def __init__(self, upstreams: list[tuple[str, int]], timeout: float = UPSTREAM_TIMEOUT,
+                 cache: AnswerCache | None = None) -> None:
         self.upstreams = upstreams
         self.timeout = timeout
+        self.cache = cache
+
+    def cached(self, wire: bytes) -> dns.message.Message | None:
+        """The cached answer to ``wire``, without I/O (None: ask :meth:`forward`)."""
+        if self.cache is None:
+            return None
+        try:
+            return self.cache.get(dns.message.from_wire(wire))
+        except Exception:  # noqa: BLE001 - the resolver parsed it once; be safe anyway
+            return None
 
     async def forward(self, wire: bytes) -> dns.message.Message:
-        query = dns.message.from_wire(wire)
+        """The upstream's (or the cache's) response to the query ``wire``."""
+        return await self.query(dns.message.from_wire(wire))
+
+    async def resolve(self, name: dns.name.Name, rdtype: int) -> dns.message.Message:
+        """Ask the upstream about one name (the target of an ExternalName CNAME)."""
+        return await self.query(dns.message.make_query(name, rdtype))
+
+    async def query(self, query: dns.message.Message) -> dns.message.Message:
+        if self.cache is not None:
+            hit = self.cache.get(query)
+            if hit is not None:
+                return hit
         for host, port in self.upstreams:
             try:
                 response = await dns.asyncquery.udp(query, host, port=port, timeout=self.timeout,
                                                     ignore_unexpected=True)
                 if response.flags & dns.flags.TC:
                     response = await dns.asyncquery.tcp(query, host, port=port, timeout=self.timeout)
-                return response
             except (OSError, dns.exception.DNSException) as err:
                 log.debug("upstream failed", upstream=f"{host}:{port}", error=str(err) or type(err).__name__)
+                continue
+            if self.cache is not None:
+                self.cache.put(query, response)
+            return response
+        log.debug("no upstream answered", name=query.question[0].name.to_text() if query.question else None)
         failure = dns.message.make_response(query)
         failure.set_rcode(dns.rcode.SERVFAIL)
         return failure
@@ -127,7 +161,14 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         if result is None or self.transport is None:
             return
         if result is FORWARD:
-            self.server.spawn(self._forward(data, addr))
+            hit = self.server.forwarder.cached(data)
+            if hit is not None:
+                self.transport.sendto(_fit(hit, _udp_limit(data)), addr)
+            else:
+                self.server.spawn(self._forward(data, addr))
+            return
+        if isinstance(result, Chase):
+            self.server.spawn(self._chase(result, addr))
             return
         self.transport.sendto(result, addr)  # type: ignore[arg-type]
 
@@ -135,6 +176,11 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         response = await self.server.forwarder.forward(data)
         if self.transport is not None and not self.transport.is_closing():
             self.transport.sendto(_fit(response, _udp_limit(data)), addr)
+
+    async def _chase(self, chase: Chase, addr: Any) -> None:
+        wire = await self.server.chase(chase)
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.sendto(wire, addr)
 
     def error_received(self, exc: Exception) -> None:
         log.debug("udp error", error=str(exc))
@@ -200,6 +246,13 @@ class DnsServer:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
+    async def chase(self, chase: Chase) -> bytes:
+        """Complete an ExternalName CNAME answer with the target's records from the upstream."""
+        upstream = await self.forwarder.resolve(chase.target, chase.rdtype)
+        if upstream.rcode() == dns.rcode.NOERROR:
+            chase.response.answer.extend(upstream.answer)
+        return self.resolver.render(chase.response, chase.query, chase.udp)
+
     def spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
@@ -252,7 +305,9 @@ class DnsServer:
                     break
                 if result is FORWARD:
                     response = await self.forwarder.forward(data)
-                    result = response.to_wire()
+                    result = response.to_wire(max_size=65535)
+                elif isinstance(result, Chase):
+                    result = await self.chase(result)
                 assert isinstance(result, bytes)
                 writer.write(struct.pack("!H", len(result)) + result)
                 await writer.drain()

@@ -6,13 +6,14 @@ Modelled on the CoreDNS ``kubernetes`` plugin's schema
 * ``<svc>.<ns>.svc.<domain>``: A/AAAA of the ClusterIPs; for a headless service
   (``clusterIP: None``) the addresses of its ready endpoints; CNAME for an
   ``ExternalName`` service.
-* ``<host>.<svc>.<ns>.svc.<domain>``: A/AAAA of one endpoint of a headless service,
+* ``<host>.<svc>.<ns>.svc.<domain>``: A/AAAA of one ready endpoint of a service,
   ``<host>`` being the endpoint's ``hostname`` (StatefulSet pods) or its address
-  with dashes (``10-1-2-3``), as CoreDNS does.
+  with dashes (``10-1-2-3``), as CoreDNS does (``publishNotReadyAddresses``
+  counts every endpoint as ready).
 * ``_<port>._<proto>.<svc>.<ns>.svc.<domain>``: SRV per named port (the service as
   target for a ClusterIP service, each endpoint name for a headless one).
-* ``<reversed ip>.in-addr.arpa`` / ``ip6.arpa``: PTR of ClusterIPs and of headless
-  endpoints.
+* ``<reversed ip>.in-addr.arpa`` / ``ip6.arpa``: PTR of ClusterIPs (to the service)
+  and of endpoint addresses, that is pod IPs behind a service (to the endpoint's name).
 
 Records are built per service when the service or one of its EndpointSlices
 changes (work in the size of that service only), as ready-made ``RRset`` objects
@@ -284,28 +285,28 @@ def build_service_records(service: Obj, slices: Iterable[Obj], domain: dns.name.
             port_name, proto = _port_label(port)  # type: ignore[misc]
             srv = dns.name.Name((port_name, proto)).concatenate(svc_name)
             out.add(srv, dns.rdatatype.SRV, f"0 100 {int(port['port'])} {svc_name}")
-        return out.records
 
-    # Headless: the ready endpoints, each under its own name too.
+    # The ready endpoints, each under its own name with a PTR back to it (as
+    # CoreDNS answers them for every service); a headless service's name is theirs.
+    include_unready = bool(spec.get("publishNotReadyAddresses"))
     seen: set[str] = set()
     targets: list[tuple[dns.name.Name, Obj]] = []  # (endpoint name, slice ports)
     for endpoint_slice in slices:
         if endpoint_slice.get("addressType") not in ("IPv4", "IPv6", None):
             continue
         for endpoint in endpoint_slice.get("endpoints") or []:
-            if not _ready(endpoint):
+            if not (include_unready or _ready(endpoint)):
                 continue
             hostname = (endpoint.get("hostname") or "").lower()
             for address in endpoint.get("addresses") or []:
-                label = hostname or dashed(address)
-                host = dns.name.Name((label,)).concatenate(svc_name)
+                host = dns.name.Name((hostname or dashed(address),)).concatenate(svc_name)
                 if address in seen or not out.address(host, address):
                     continue
                 seen.add(address)
-                out.address(svc_name, address)
-                if hostname:
-                    out.ptr(address, host)
-                targets.append((host, endpoint_slice))
+                out.ptr(address, host)
+                if headless:
+                    out.address(svc_name, address)
+                    targets.append((host, endpoint_slice))
     by_port: dict[tuple[str, str], list[tuple[int, dns.name.Name]]] = {}
     for host, endpoint_slice in targets:
         for port in endpoint_slice.get("ports") or []:

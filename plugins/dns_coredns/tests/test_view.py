@@ -13,8 +13,8 @@ import dns.rdatatype
 import pytest
 
 from kcore.config import KcoreConfig
-from kcore_dns_coredns import ClusterView, Resolver, pod_resolv_conf, settings_from_config
-from kcore_dns_coredns.resolver import FORWARD
+from kcore_dns_coredns import ClusterView, Resolver, settings_from_config
+from kcore_dns_coredns.resolver import FORWARD, Chase
 from kcore_dns_coredns.server import DnsStartError, parse_upstreams
 
 
@@ -89,6 +89,59 @@ def test_external_name_service_is_a_cname() -> None:
     assert [(r.rdtype, r[0].to_text()) for r in response.answer] == [(dns.rdatatype.CNAME, "db.example.test.")]
 
 
+def test_external_name_target_followed_in_the_cluster_or_chased_upstream() -> None:
+    view = ClusterView()
+    view.on_service(svc("web", cluster_ip="10.96.0.20"))
+    view.on_service({"metadata": {"name": "alias", "namespace": "default"},
+                     "spec": {"type": "ExternalName", "externalName": "web.default.svc.cluster.local"}})
+    view.on_service({"metadata": {"name": "ext", "namespace": "default"},
+                     "spec": {"type": "ExternalName", "externalName": "db.example.test"}})
+    alias = ask(Resolver(view), "alias.default.svc.cluster.local")
+    assert [(r.rdtype, r[0].to_text()) for r in alias.answer] == [
+        (dns.rdatatype.CNAME, "web.default.svc.cluster.local."), (dns.rdatatype.A, "10.96.0.20")]
+    # Outside the cluster: the server is told to ask the upstream for the target (not cached).
+    wire = dns.message.make_query("ext.default.svc.cluster.local", "A").to_wire()
+    chase = Resolver(view, has_upstream=True).answer(wire, udp=True)
+    assert isinstance(chase, Chase) and chase.target == name("db.example.test.")
+    assert chase.rdtype == dns.rdatatype.A and len(chase.response.answer) == 1
+    # AAAA of an IPv4-only service: NOERROR, nothing, the SOA.
+    nodata = ask(Resolver(view), "web.default.svc.cluster.local", "AAAA")
+    assert (nodata.rcode(), nodata.answer, [r.rdtype for r in nodata.authority]) == (
+        dns.rcode.NOERROR, [], [dns.rdatatype.SOA])
+
+
+def test_endpoints_of_every_service_get_names_and_ptrs() -> None:
+    view = ClusterView()
+    view.on_service(svc("web", cluster_ip="10.96.0.20"))
+    view.on_slice(eps("web-a", "web", "10.244.1.7"))
+    resolver = Resolver(view)
+    ptr = ask(resolver, "7.1.244.10.in-addr.arpa", "PTR")
+    assert addresses(ptr) == {"10-244-1-7.web.default.svc.cluster.local."}
+    assert addresses(ask(resolver, "10-244-1-7.web.default.svc.cluster.local")) == {"10.244.1.7"}
+    # The service name stays the ClusterIP.
+    assert addresses(ask(resolver, "web.default.svc.cluster.local")) == {"10.96.0.20"}
+
+
+def test_publish_not_ready_addresses_counts_every_endpoint() -> None:
+    view = ClusterView()
+    unready = eps("db-a", "db", "10.1.0.5")
+    unready["endpoints"][0]["conditions"]["ready"] = False
+    view.on_slice(unready)
+    view.on_service(svc("db", cluster_ip="None"))
+    assert view.lookup(name("db.default.svc.cluster.local.")) is None
+    view.on_service(svc("db", cluster_ip="None", publishNotReadyAddresses=True))
+    assert addresses(ask(Resolver(view), "db.default.svc.cluster.local")) == {"10.1.0.5"}
+
+
+def test_ttl_is_configurable() -> None:
+    view = ClusterView(ttl=30)
+    view.on_service(svc("web", cluster_ip="10.96.0.20"))
+    resolver = Resolver(view)
+    assert ask(resolver, "web.default.svc.cluster.local").answer[0].ttl == 30
+    nx = ask(resolver, "nope.default.svc.cluster.local")
+    assert nx.authority[0].ttl == 30 and nx.authority[0][0].minimum == 30
+
+
 def test_outside_names_forward_only_with_an_upstream() -> None:
     view = ClusterView()
     wire = dns.message.make_query("www.example.test", "A").to_wire()
@@ -110,15 +163,6 @@ def test_apex_ns_with_the_service_ip_as_glue() -> None:
 def test_pod_records_can_be_disabled() -> None:
     response = ask(Resolver(ClusterView(), pods="disabled"), "10-244-0-5.default.pod.cluster.local")
     assert response.rcode() == dns.rcode.NXDOMAIN
-
-
-def test_pod_resolv_conf() -> None:
-    conf = pod_resolv_conf("shop", {"cluster_domain": "cluster.local", "service_ip": "10.96.0.10"})
-    assert conf == ("nameserver 10.96.0.10\n"
-                    "search shop.svc.cluster.local svc.cluster.local cluster.local\n"
-                    "options ndots:5\n")
-    with pytest.raises(ValueError, match="service_ip"):
-        pod_resolv_conf("shop", {})
 
 
 def test_settings_from_config_merges_the_plugin_table() -> None:

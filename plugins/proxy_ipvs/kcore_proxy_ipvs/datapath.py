@@ -7,10 +7,11 @@ A ``DataPath`` gets every table change through ``apply(diff)``. Three exist:
                       kernel then forwards. Used only where the kernel has
                       IPVS, ``ipvsadm`` is installed and kcore runs as root.
 ``UserspaceDataPath`` keeps the table with one live scheduler per virtual
-                      service and answers ``pick(...)``: which real server a
-                      new connection goes to. It forwards no bytes itself; the
-                      userspace forwarder (``kcore.proxy.userspace``) is to ask
-                      it for a backend per connection.
+                      service and answers ``choose(...)``: which real server a
+                      new connection goes to, and counts connections
+                      (``opened``/``closed``) for the schedulers that read
+                      them. It moves no bytes itself: ``forwarder.py`` runs
+                      kcore's userspace sockets with it as their chooser.
 ``RecordingDataPath`` remembers every diff, for tests.
 """
 
@@ -143,6 +144,13 @@ class IpvsadmDataPath:
 # ---------------------------------------------------------------------------
 
 
+ServerKey = RealServer | tuple[str, int]
+
+
+def _key(server: ServerKey) -> tuple[str, int]:
+    return server if isinstance(server, tuple) else server.key
+
+
 class _Live:
     __slots__ = ("service", "scheduler", "servers")
 
@@ -164,9 +172,11 @@ class _Live:
 class UserspaceDataPath:
     """The IPVS table kept in Python: one live scheduler per virtual service.
 
-    ``pick`` chooses the real server for a new connection and counts it as
-    active; ``closed`` takes it off again. Persistence (ClientIP affinity)
-    is left to the forwarder, which already keeps per-client stickiness.
+    ``choose`` asks the scheduler for the real server of a new connection;
+    ``opened`` counts a connection on a server (TCP as ActiveConn, UDP flows
+    as InActConn, as the kernel shows them), ``closed`` takes it off again;
+    ``pick`` is ``choose`` + ``opened``. Persistence (ClientIP affinity) is
+    left to the forwarder, which keeps per-client stickiness.
     """
 
     name = "userspace"
@@ -186,25 +196,42 @@ class UserspaceDataPath:
                 elif live.service != vs:
                     live.update(vs)
 
-    def pick(self, protocol: str, address: str, port: int, client_ip: str | None = None) -> RealServer | None:
-        """The real server for one new connection to ``address:port``, or None."""
-        key = VirtualServiceKey(protocol, address, port)
+    def choose(self, protocol: str, address: str, port: int, client_ip: str | None = None) -> RealServer | None:
+        """The scheduler's real server for a new connection to ``address:port`` (not counted)."""
         with self._lock:
-            live = self._live.get(key)
+            live = self._live.get(VirtualServiceKey(protocol, address, port))
             if live is None:
                 return None
-            server = live.scheduler.schedule(live.servers, client_ip=client_ip, dest_ip=address)
-            if server is not None:
-                server.active += 1
-            return server
+            return live.scheduler.schedule(live.servers, client_ip=client_ip, dest_ip=address)
 
-    def closed(self, protocol: str, address: str, port: int, server: RealServer) -> None:
-        """A connection picked earlier ended."""
+    def opened(self, protocol: str, address: str, port: int, server: ServerKey) -> None:
+        """A connection to ``server`` was established: count it."""
         with self._lock:
             live = self._live.get(VirtualServiceKey(protocol, address, port))
             for s in live.servers if live else ():
-                if s.key == server.key and s.active > 0:
-                    s.active -= 1
+                if s.key == _key(server):
+                    if protocol == "UDP":
+                        s.inactive += 1
+                    else:
+                        s.active += 1
+
+    def pick(self, protocol: str, address: str, port: int, client_ip: str | None = None) -> RealServer | None:
+        """The real server for one new connection to ``address:port``, counted; or None."""
+        server = self.choose(protocol, address, port, client_ip)
+        if server is not None:
+            self.opened(protocol, address, port, server)
+        return server
+
+    def closed(self, protocol: str, address: str, port: int, server: ServerKey) -> None:
+        """A connection counted earlier ended."""
+        with self._lock:
+            live = self._live.get(VirtualServiceKey(protocol, address, port))
+            for s in live.servers if live else ():
+                if s.key == _key(server):
+                    if protocol == "UDP":
+                        s.inactive = max(0, s.inactive - 1)
+                    else:
+                        s.active = max(0, s.active - 1)
 
     def stats(self, key: VirtualServiceKey, rs: RealServerSpec) -> tuple[int, int]:
         """(active, inactive) for one real server, for ``ipvsadm -Ln``-style output."""

@@ -11,7 +11,10 @@ Configured under ``[proxy.ipvs]``:
                schedulers choose the backend for each connection.
 
 Each sync builds the complete table from the state, diffs it against the
-last one (``last_diff``) and hands the diff to the data path.
+last one (``last_diff``) and hands the diff to the data path. With the
+userspace data path the mode then also forwards: kcore's userspace sockets
+listen on every virtual address and ask the table's schedulers for each new
+connection's backend (``forwarder.py``), so the mode works on any kernel.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from kcore import hookimpl
 from kcore.errors import UserFacingError
 from kcore.log import get_logger
 from kcore.proxy.state import ProxyState
+from kcore.proxy.userspace import UserspaceProxy
 from kcore_proxy_ipvs.datapath import DataPath, IpvsadmDataPath, UserspaceDataPath
+from kcore_proxy_ipvs.forwarder import scheduled_forwarder
 from kcore_proxy_ipvs.kernel import IpvsSupport, detect_ipvs
 from kcore_proxy_ipvs.schedulers import UnknownSchedulerError, check_scheduler_name
 from kcore_proxy_ipvs.table import (
@@ -77,8 +82,16 @@ class IpvsProxy:
         probe: Callable[[], IpvsSupport] = detect_ipvs,
         ipvsadm: Callable[[], str | None] = lambda: shutil.which("ipvsadm"),
         is_root: Callable[[], bool] = lambda: os.geteuid() == 0,
+        forward: bool = True,
+        forwarder_options: dict[str, Any] | None = None,
     ) -> None:
+        """``forward``: with the userspace data path, also listen and forward
+        (False: keep the table only, for tests). ``forwarder_options`` go to
+        the ``UserspaceProxy`` (e.g. ``manage_addresses``)."""
         self._given_datapath = datapath
+        self._forward = forward
+        self._forwarder_options = dict(forwarder_options or {})
+        self.forwarder: UserspaceProxy | None = None
         self.datapath: DataPath | None = datapath
         self.scheduler = "rr"
         self._probe = probe
@@ -138,15 +151,21 @@ class IpvsProxy:
 
     # -- hooks ---------------------------------------------------------------
 
-    @hookimpl
-    def kcore_proxy_start(self, settings: dict[str, Any], context: Any) -> None:
-        """Validate settings and pick the data path (kernel IPVS or userspace)."""
-        with self._lock:
-            self._start(settings)
+    async def _start_forwarder(self, context: Any) -> None:
+        if self._forward and isinstance(self.datapath, UserspaceDataPath) and self.forwarder is None:
+            self.forwarder = scheduled_forwarder(self.datapath, **self._forwarder_options)
+            await self.forwarder.kcore_proxy_start(settings={}, context=context)
 
     @hookimpl
-    def kcore_proxy_sync(self, state: ProxyState) -> None:
-        """Bring the data path to the table for ``state`` by applying the diff."""
+    async def kcore_proxy_start(self, settings: dict[str, Any], context: Any) -> None:
+        """Validate settings, pick the data path (kernel IPVS or userspace) and,
+        for the userspace one, start its forwarder."""
+        with self._lock:
+            self._start(settings)
+        await self._start_forwarder(context)
+
+    def apply(self, state: ProxyState) -> TableDiff:
+        """Bring the data path to the table for ``state`` (the diff is applied; no sockets)."""
         with self._lock:
             if self.datapath is None:
                 self._start({})
@@ -158,6 +177,17 @@ class IpvsProxy:
                 log.debug("ipvs sync", generation=state.generation, **diff.summary())
             self._table = new
             self._last_diff = diff
+            return diff
+
+    @hookimpl
+    async def kcore_proxy_sync(self, state: ProxyState) -> None:
+        """Apply the table diff; with the userspace data path, then bring the
+        forwarder's listeners to the same services."""
+        self.apply(state)
+        if self.forwarder is None and self._forward and isinstance(self.datapath, UserspaceDataPath):
+            await self._start_forwarder(None)
+        if self.forwarder is not None:
+            await self.forwarder.kcore_proxy_sync(state)
 
     @hookimpl
     def kcore_proxy_render_rules(self, state: ProxyState) -> str:
@@ -166,8 +196,11 @@ class IpvsProxy:
         return render_ipvsadm(build_table(state, self.scheduler), stats)
 
     @hookimpl
-    def kcore_proxy_cleanup(self) -> None:
-        """Remove every virtual service this mode added."""
+    async def kcore_proxy_cleanup(self) -> None:
+        """Remove every virtual service this mode added, and the forwarder's
+        listeners and addresses."""
+        if self.forwarder is not None:
+            await self.forwarder.kcore_proxy_cleanup()
         with self._lock:
             diff = diff_tables(self._table, {})
             if self.datapath is not None and not diff.empty:

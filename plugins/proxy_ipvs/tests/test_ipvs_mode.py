@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -36,7 +37,11 @@ EP2 = Endpoint("10.244.2.7", 8080)
 
 
 def call(host: Any, hook: str, **kw: Any) -> Any:
-    return host.call_driver(GROUP, NAME, hook, **kw)
+    return asyncio.run(host.acall_driver(GROUP, NAME, hook, **kw))
+
+
+def start(proxy: IpvsProxy, settings: dict[str, Any]) -> None:
+    asyncio.run(proxy.kcore_proxy_start(settings=settings, context=None))
 
 
 @pytest.fixture
@@ -72,7 +77,7 @@ def test_render_nodeport_udp_ipv6_affinity_weights_and_headless() -> None:
         ),
     )
     proxy = IpvsProxy(datapath=RecordingDataPath())
-    proxy.kcore_proxy_start(settings={"scheduler": "wlc"}, context=None)
+    start(proxy, {"scheduler": "wlc"})
     lines = proxy.kcore_proxy_render_rules(state).splitlines()[3:]
     assert lines == [
         "TCP  10.96.0.10:80 wlc persistent 10800",
@@ -137,10 +142,10 @@ def test_ipvsadm_commands_are_rendered_not_run() -> None:
     ran: list[list[str]] = []
     datapath = IpvsadmDataPath(runner=lambda cmd: ran.append(list(cmd)))
     proxy = IpvsProxy(datapath=datapath)
-    proxy.kcore_proxy_start(settings={"scheduler": "wrr"}, context=None)
-    proxy.kcore_proxy_sync(ProxyState(services=(web(EP1, session_affinity=True),
+    start(proxy, {"scheduler": "wrr"})
+    proxy.apply(ProxyState(services=(web(EP1, session_affinity=True),
                                                 ServicePort("ns", "dns", "", "UDP", "10.96.0.53", 53)),))
-    proxy.kcore_proxy_sync(ProxyState(services=(web(EP2),)))
+    proxy.apply(ProxyState(services=(web(EP2),)))
     assert render_commands(ran) == (
         "ipvsadm -A -t 10.96.0.10:80 -s wrr -p 10800\n"
         "ipvsadm -a -t 10.96.0.10:80 -r 10.244.1.5:8080 -m -w 1\n"
@@ -156,9 +161,9 @@ def test_ipvsadm_commands_are_rendered_not_run() -> None:
 
 def test_userspace_datapath_schedules_and_counts_connections() -> None:
     datapath = UserspaceDataPath()
-    proxy = IpvsProxy(datapath=datapath)
-    proxy.kcore_proxy_start(settings={"scheduler": "lc"}, context=None)
-    proxy.kcore_proxy_sync(ProxyState(services=(web(EP1, EP2),)))
+    proxy = IpvsProxy(datapath=datapath, forward=False)
+    start(proxy, {"scheduler": "lc"})
+    proxy.apply(ProxyState(services=(web(EP1, EP2),)))
     first = datapath.pick("TCP", "10.96.0.10", 80)
     second = datapath.pick("TCP", "10.96.0.10", 80)
     assert {first.ip, second.ip} == {"10.244.1.5", "10.244.2.7"}  # type: ignore[union-attr]
@@ -168,7 +173,7 @@ def test_userspace_datapath_schedules_and_counts_connections() -> None:
     text = proxy.kcore_proxy_render_rules(ProxyState(services=(web(EP1, EP2),)))
     assert "  -> 10.244.1.5:8080              Masq    1      1          0" in text.splitlines()
     # A weight change keeps the live counts.
-    proxy.kcore_proxy_sync(ProxyState(services=(web(EP1, Endpoint("10.244.2.7", 8080, weight=2)),)))
+    proxy.apply(ProxyState(services=(web(EP1, Endpoint("10.244.2.7", 8080, weight=2)),)))
     assert datapath.stats(VirtualServiceKey("TCP", "10.96.0.10", 80), build_table(
         ProxyState(services=(web(EP2),)), "lc")[VirtualServiceKey("TCP", "10.96.0.10", 80)].real_servers[0]) == (1, 0)
 
@@ -184,7 +189,7 @@ def test_userspace_datapath_schedules_and_counts_connections() -> None:
 )
 def test_bad_settings_name_the_key(settings: dict[str, str], message: str) -> None:
     with pytest.raises(IpvsSettingsError) as err:
-        IpvsProxy().kcore_proxy_start(settings=settings, context=None)
+        start(IpvsProxy(), settings)
     assert str(err.value) == message
 
 
@@ -196,23 +201,23 @@ def probed(available: bool, binary: str | None = "/usr/sbin/ipvsadm", root: bool
 
 def test_auto_uses_userspace_without_kernel_ipvs() -> None:
     proxy = probed(False)
-    proxy.kcore_proxy_start(settings={}, context=None)
+    start(proxy, {})
     assert isinstance(proxy.datapath, UserspaceDataPath)
     for proxy in (probed(True, binary=None), probed(True, root=False)):
-        proxy.kcore_proxy_start(settings={"datapath": "auto"}, context=None)
+        start(proxy, {"datapath": "auto"})
         assert isinstance(proxy.datapath, UserspaceDataPath)
 
 
 def test_auto_uses_ipvsadm_only_with_kernel_binary_and_root() -> None:
     proxy = probed(True)
-    proxy.kcore_proxy_start(settings={}, context=None)
+    start(proxy, {})
     assert isinstance(proxy.datapath, IpvsadmDataPath)
     assert proxy.datapath.binary == "/usr/sbin/ipvsadm"
 
 
 def test_explicit_ipvsadm_without_kernel_support_is_a_clear_error() -> None:
     with pytest.raises(IpvsSettingsError, match=r"ipvsadm cannot be used: the kernel has no IPVS \(test\)"):
-        probed(False).kcore_proxy_start(settings={"datapath": "ipvsadm"}, context=None)
+        start(probed(False), {"datapath": "ipvsadm"})
 
 
 def test_detect_ipvs(tmp_path: Any) -> None:

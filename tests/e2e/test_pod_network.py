@@ -1,0 +1,105 @@
+"""Pod networking for real, inside namespaces the test makes: every pod gets its own
+network namespace and an address from its node's subnet (cni_flannel), so pods of one
+Deployment all listen on the same port; Services reach them by ClusterIP and DNS name.
+
+``kcore up`` runs inside a test namespace (``ip netns exec``), so its bridge, veths and
+service addresses are made there, and removed when it stops.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from support.cluster import running_cluster
+from support.kubectl import Kubectl
+from support.netlab import NetLab, pod_namespaces, require_root, wait_until
+
+pytestmark = [pytest.mark.root, pytest.mark.slow,
+              pytest.mark.skipif(require_root() is not None, reason=str(require_root()))]
+
+# Answers every GET with the pod's name (HOSTNAME is set by the kubelet).
+HELLO_SERVER = """
+import http.server, os
+class Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = os.environ["HOSTNAME"].encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("", 8080), Hello).serve_forever()
+"""
+
+FAST = "[kubelet]\nprobe_period_scale = 0.2\nrelist_period_seconds = 0.5\n"
+
+
+def hello_deployment(name: str, replicas: int) -> str:
+    return json.dumps({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}},
+                              "spec": {"containers": [{
+                                  "name": "web", "image": "python:3", "command": ["python3", "-c", HELLO_SERVER],
+                                  "ports": [{"containerPort": 8080, "name": "http"}],
+                                  "readinessProbe": {"httpGet": {"path": "/", "port": 8080},
+                                                     "periodSeconds": 1}}]}}},
+    })
+
+
+def running_pod_ips(kubectl: Kubectl, app: str, count: int) -> dict[str, str]:
+    def ready() -> dict[str, str] | None:
+        pods = json.loads(kubectl("get", "pods", "-l", f"app={app}", "-o", "json"))["items"]
+        ips = {p["metadata"]["name"]: (p.get("status") or {}).get("podIP") for p in pods
+               if (p.get("status") or {}).get("phase") == "Running"
+               and all(c.get("ready") for c in (p["status"].get("containerStatuses") or [{}]))}
+        return ips if len(ips) == count and all(ips.values()) else None
+    return wait_until(ready, timeout=60, what=f"{count} ready pods of {app}")
+
+
+@pytest.fixture
+def lab() -> Iterator[NetLab]:
+    lab = NetLab()
+    try:
+        yield lab
+    finally:
+        leftovers = lab.close()
+    assert not leftovers, f"kcore left pod network namespaces behind: {leftovers}"
+
+
+def test_pods_of_one_deployment_share_a_port_on_their_own_addresses(tmp_path: Path, lab: NetLab) -> None:
+    host = lab.ns("host")
+    with running_cluster(tmp_path, netns=host, extra_config=FAST, timeout=60) as cluster:
+        kubectl = Kubectl(cluster.kubeconfig, tmp_path / "cache", prefix=("ip", "netns", "exec", host))
+        kubectl.run("apply", "-f", "-", input=hello_deployment("hello", 2))
+        ips = running_pod_ips(kubectl, "hello", 2)
+        node = json.loads(kubectl("get", "node", "node-1", "-o", "json"))
+        subnet = ipaddress.ip_network(node["spec"]["podCIDR"])
+        assert subnet.subnet_of(ipaddress.ip_network("10.244.0.0/16")) and subnet.prefixlen == 24
+        assert node["spec"]["podCIDRs"] == [str(subnet)]
+        assert len(set(ips.values())) == 2, ips
+        for name, ip in ips.items():
+            assert ipaddress.ip_address(ip) in subnet, (ip, subnet)
+            assert lab.http_get(host, f"http://{ip}:8080/") == name  # from the node
+        # Each pod has a namespace of its own, with eth0 holding its address.
+        mine = pod_namespaces() - lab.before
+        assert len(mine) == 2, mine
+        for ns in mine:
+            out = lab.run_in_pod(cluster.process.pid, ns, "ip", "-o", "-4", "addr", "show", "dev", "eth0").stdout
+            assert any(f" {ip}/24 " in out for ip in ips.values()), out
+        bridge = lab.run(host, "ip", "-o", "-4", "addr", "show", "dev", "cni0").stdout
+        assert f" {subnet.network_address + 1}/24 " in bridge
+        # A deleted pod's namespace goes away with it.
+        victim = sorted(ips)[0]
+        kubectl("delete", "pod", victim, "--wait=true")
+        wait_until(lambda: len(pod_namespaces() - lab.before) == 2 and victim not in kubectl("get", "pods"),
+                   timeout=30, what="the replacement pod and the victim's namespace removed")
+    # kcore stopped: its pods, their namespaces, and the bridge are gone.
+    links = lab.run(host, "ip", "-o", "link", "show").stdout
+    assert "cni0" not in links and "veth" not in links, links
