@@ -516,7 +516,7 @@ async def serve_channels(request: web.Request, connect: Connect, ports: list[int
         workers = [asyncio.ensure_future(forward(i, p)) for i, p in enumerate(ports)]
         everything = asyncio.ensure_future(asyncio.gather(*workers, return_exceptions=True))
         await asyncio.wait({everything, reader_task}, return_when=asyncio.FIRST_COMPLETED)
-    except (ConnectionResetError, asyncio.CancelledError):
+    except ConnectionResetError:
         pass
     finally:
         for task in [*workers, *([reader_task] if reader_task else [])]:

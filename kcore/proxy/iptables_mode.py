@@ -339,7 +339,7 @@ class IptablesProxy:
             self._applied = desired
             if full:
                 self._since_full = 1
-                pass
+                await self._ensure_jumps()
             else:
                 self._since_full += 1
         except Exception:
