@@ -219,6 +219,8 @@ class KubeletConfig(Section):
     backoff_max_seconds: float = Field(300, gt=0, description="longest CrashLoopBackOff delay")
     relist_period_seconds: float = Field(1, gt=0, description="how often the runtime is relisted for changes")
     probe_period_scale: float = Field(1, gt=0, description="multiplies probe periods and delays (tests shrink it)")
+    network_check_period_seconds: float = Field(
+        30, gt=0, description="how often running pods' networks are checked (CNI CHECK) and repaired")
 
     _node_ip = field_validator("node_ip")(_check_ip)
 

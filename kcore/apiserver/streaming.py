@@ -225,7 +225,7 @@ class PodStreams:
             finally:
                 with contextlib.suppress(Exception):
                     await upstream.close()
-            return web.StreamResponse(status=101)
+            return raw.response
         downstream = web.WebSocketResponse(protocols=(upstream.protocol,) if upstream.protocol else (),
                                            max_msg_size=0, autoping=True)
         try:

@@ -205,6 +205,8 @@ class Kubelet:
             self._spawn(self._relist_loop(), "relist")
             self._spawn(self._node_status_loop(), "node-status")
             self._spawn(self._usage_loop(), "usage")
+            if self.network.enabled:
+                self._spawn(self._network_check_loop(), "network-check")
             self._running.set()
             self._log.info("kubelet running", runtime=self.cfg.runtime, data_dir=str(self.data_dir))
             await self._stop_event.wait()
@@ -262,7 +264,8 @@ class Kubelet:
     async def _shutdown(self) -> None:
         self.queue.shutdown()
         for task in self._tasks:
-            if task.get_name().endswith(("-relist", "-node-status", "-usage", "-lease", "-dispatcher")):
+            if task.get_name().endswith(("-relist", "-node-status", "-usage", "-lease", "-dispatcher",
+                                          "-network-check")):
                 task.cancel()
         if self._syncs:
             _done, pending = await asyncio.wait(set(self._syncs), timeout=_STOP_SYNC_WAIT_SECONDS)
@@ -460,6 +463,16 @@ class Kubelet:
         return build_env(pod, container, get_configmap=lambda _ns, name: configmaps.get(name),
                          get_secret=lambda _ns, name: secrets.get(name), services=services,
                          node_allocatable=self._resources())
+
+    async def _network_check_loop(self) -> None:
+        """CNI CHECK every networked pod now and then; broken ones are attached again."""
+        while True:
+            await asyncio.sleep(self.cfg.network_check_period_seconds)
+            for worker in list(self._workers.values()):
+                try:
+                    await worker.check_network()
+                except Exception as exc:  # noqa: BLE001 - one pod's check must not stop the loop
+                    self._log.warning("pod network check failed", pod_uid=worker.uid, error=str(exc))
 
     async def _relist_loop(self) -> None:
         """Notice container changes the runtime does not push: list, diff, enqueue."""

@@ -221,6 +221,17 @@ class PodNetwork:
                  f"{(pod.get('metadata') or {}).get('name')}", netns=name, ip=ip)
         return PodNetworkInfo(name, ip)
 
+    async def check(self, model: Pod, name: str) -> bool | None:
+        """The plugin's verdict on a running pod's network (CNI CHECK); None: cannot tell."""
+        if not self.host.has_hook(CNI_GROUP, self.plugin, "kcore_cni_check"):
+            return None
+        try:
+            return await self.host.acall_driver(CNI_GROUP, self.plugin, "kcore_cni_check",
+                                                pod=model, netns=name, context=self.context)
+        except Exception as exc:  # noqa: BLE001 - a failing check is a broken network
+            log.warning("network check failed", netns=name, error=str(exc))
+            return False
+
     async def delete(self, model: Pod, name: str) -> None:
         """Detach the pod and remove its namespace and files (safe to repeat)."""
         async with self._lock(str(model.metadata.uid or "")):

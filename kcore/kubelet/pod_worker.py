@@ -253,6 +253,21 @@ class PodWorker:
         self.netns, self.pod_ip = info.netns, info.ip
         return True
 
+    async def check_network(self) -> bool:
+        """CNI CHECK a networked pod; a broken network is attached again (same namespace,
+        same address) on the next pass. True when a repair was asked for."""
+        network, netns, pod = self.deps.network, self.netns, self.pod
+        if network is None or not network.enabled or netns is None or pod is None or self.removed:
+            return False
+        if await network.check(self._pod_model(pod), netns) is not False:
+            return False
+        self._log.warning("pod network broken; attaching it again", netns=netns)
+        await self._event(pod, "Warning", "NetworkNotReady",
+                          "network check failed for the pod's sandbox; attaching it again")
+        self.netns = None  # the pod IP stays: ADD gives the same address back
+        self.deps.enqueue(self.uid)
+        return True
+
     async def release_network(self) -> None:
         """Detach the pod from the network and remove its namespace (safe to repeat)."""
         network = self.deps.network

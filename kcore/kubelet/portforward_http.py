@@ -106,7 +106,9 @@ class _Feed:
 class UpgradedBytes:
     """The raw connection of a request answered with ``101 Switching Protocols``."""
 
-    def __init__(self, request: web.Request, writer: Any) -> None:
+    def __init__(self, request: web.Request, response: web.StreamResponse, writer: Any) -> None:
+        self.response = response
+        """The 101 answer (already sent): what the request handler returns."""
         self._transport = request.transport
         self._writer = writer
         self._queue: asyncio.Queue[bytes] = asyncio.Queue()
@@ -155,7 +157,7 @@ async def accept_raw_spdy(request: web.Request) -> UpgradedBytes:
     if send_headers is not None:
         send_headers()
     await writer.drain()
-    channel = UpgradedBytes(request, writer)
+    channel = UpgradedBytes(request, response, writer)
     # aiohttp does not know SPDY as an upgrade; a payload parser of ours gets every byte from now on.
     request.protocol.set_parser(_Feed(channel))  # type: ignore[arg-type]
     request.protocol.keep_alive(False)
@@ -237,7 +239,7 @@ async def serve_portforward(request: web.Request, connect: Connect) -> web.Strea
         return ws
     raw = await accept_raw_spdy(request)
     await SpdyPortForward(raw, connect).run()
-    return web.StreamResponse(status=101)  # already sent; aiohttp closes the connection after
+    return raw.response
 
 
 # -- portforward.k8s.io over SPDY ---------------------------------------------------------------

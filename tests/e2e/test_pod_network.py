@@ -103,3 +103,62 @@ def test_pods_of_one_deployment_share_a_port_on_their_own_addresses(tmp_path: Pa
     # kcore stopped: its pods, their namespaces, and the bridge are gone.
     links = lab.run(host, "ip", "-o", "link", "show").stdout
     assert "cni0" not in links and "veth" not in links, links
+
+
+FETCH = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())"
+
+
+def hello_service() -> str:
+    return json.dumps({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "hello"},
+                       "spec": {"type": "NodePort", "selector": {"app": "hello"},
+                                "ports": [{"name": "web", "port": 80, "targetPort": "http"}]}})
+
+
+def test_services_answer_pods_and_the_node_by_cluster_ip_node_port_and_dns_name(tmp_path: Path, lab: NetLab) -> None:
+    host = lab.ns("host")
+    with running_cluster(tmp_path, netns=host, extra_config=FAST, timeout=60) as cluster:
+        kubectl = Kubectl(cluster.kubeconfig, tmp_path / "cache", prefix=("ip", "netns", "exec", host))
+        kubectl.run("apply", "-f", "-", input=hello_deployment("hello", 2))
+        kubectl.run("apply", "-f", "-", input=hello_service())
+        ips = running_pod_ips(kubectl, "hello", 2)
+        service = json.loads(kubectl("get", "service", "hello", "-o", "json"))
+        cluster_ip, node_port = service["spec"]["clusterIP"], service["spec"]["ports"][0]["nodePort"]
+        assert ipaddress.ip_address(cluster_ip) in ipaddress.ip_network("10.96.0.0/12")
+        dns_ip = json.loads(kubectl("get", "service", "-n", "kube-system", "kube-dns", "-o", "json"))["spec"]["clusterIP"]
+        assert dns_ip == "10.96.0.10"
+        client = sorted(ips)[0]
+        resolv = kubectl("exec", client, "--", "cat", "/etc/resolv.conf")
+        assert "nameserver 10.96.0.10" in resolv and "search default.svc.cluster.local svc.cluster.local" in resolv
+        seen: set[str] = set()
+        for url in ("http://hello/", "http://hello.default.svc.cluster.local/", f"http://{cluster_ip}/"):
+            def answered(url: str = url) -> str | None:
+                result = kubectl.run("exec", client, "--", "python3", "-c", FETCH, url, check=False)
+                return result.stdout.strip() if result.returncode == 0 else None
+            seen.add(wait_until(answered, timeout=20, what=f"{url} from a pod"))
+        # From the node: ClusterIP, NodePort, and the cluster DNS.
+        for _ in range(10):
+            seen.add(lab.http_get(host, f"http://{cluster_ip}/"))
+            seen.add(lab.http_get(host, f"http://127.0.0.1:{node_port}/"))
+        assert seen == set(ips), (seen, ips)  # both pods answered, nothing else did
+        answer = lab.run(host, "dig", "+short", f"@{dns_ip}", "hello.default.svc.cluster.local").stdout.split()
+        assert answer == [cluster_ip]
+
+
+def test_a_broken_pod_network_is_attached_again(tmp_path: Path, lab: NetLab) -> None:
+    host = lab.ns("host")
+    config = FAST + "network_check_period_seconds = 0.5\n"
+    with running_cluster(tmp_path, netns=host, extra_config=config, timeout=60) as cluster:
+        kubectl = Kubectl(cluster.kubeconfig, tmp_path / "cache", prefix=("ip", "netns", "exec", host))
+        kubectl.run("apply", "-f", "-", input=hello_deployment("hello", 1))
+        (name, ip), = running_pod_ips(kubectl, "hello", 1).items()
+        veths = [line.split(":")[1].strip().split("@")[0]
+                 for line in lab.run(host, "ip", "-o", "link", "show", "master", "cni0").stdout.splitlines()]
+        assert len(veths) == 1, veths
+        lab.run(host, "ip", "link", "del", veths[0])  # the pod is cut off from the bridge
+        assert lab.run(host, "curl", "-sS", "--max-time", "1", f"http://{ip}:8080/", check=False).returncode != 0
+
+        def reachable() -> bool:
+            return lab.run(host, "curl", "-sS", "--max-time", "1", f"http://{ip}:8080/", check=False).stdout == name
+        wait_until(reachable, timeout=20, what="the pod reachable again on its old address")
+        events = kubectl("get", "events", "--field-selector", f"involvedObject.name={name}")
+        assert "NetworkNotReady" in events

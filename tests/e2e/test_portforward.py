@@ -131,7 +131,6 @@ def test_port_forward_concurrent_connections(kubectl: Kubectl, web: WebPod) -> N
         assert answers == [b"hello from the pod\n"] * 16
 
 
-@pytest.mark.slow
 def test_port_forward_large_transfer_arrives_intact(kubectl: Kubectl, web: WebPod) -> None:
     expected = hashlib.sha256((web.root / "big.bin").read_bytes()).hexdigest()
     with port_forward(kubectl, f"pod/{web.name}", f":{web.port}") as (local, _):

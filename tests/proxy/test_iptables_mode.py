@@ -528,7 +528,8 @@ async def test_switching_to_userspace_through_the_runner_removes_the_rules(net: 
 
         def runner(mode: str, iptables: IptablesProxy) -> ProxyRunner:
             config = parse_config({"proxy": {"mode": mode, "service_cidr": cidr, "iptables": {"netns": net.node}}})
-            host = plugin_host_for(named={"kcore.proxy:iptables": iptables, "kcore.proxy:userspace": UserspaceProxy})
+            userspace = UserspaceProxy(manage_addresses=False)  # 127.96/16 is local already: no host change
+            host = plugin_host_for(named={"kcore.proxy:iptables": iptables, "kcore.proxy:userspace": userspace})
             return ProxyRunner(client, host, config, node_name="node-1", node_ips=("127.0.0.1",), data_dir=tmp_path)
 
         first = runner("iptables", IptablesProxy())
