@@ -75,7 +75,7 @@ def _url(address: str, port: int, path: str) -> str:
 
 
 class PodStreams:
-    """Routes a pod's logs and exec to its node's kubelet."""
+    """Routes a pod's logs, exec and port-forward to its node's kubelet."""
 
     def __init__(self, *, node_lookup: NodeLookup, node_token: Callable[[str], str] | None = None,
                  local_node: str | None = None, local_kubelet: Any = None) -> None:
@@ -116,7 +116,9 @@ class PodStreams:
             raise errors.bad_request(f"cannot reach the kubelet of node {node_name}: this API server "
                                      f"has no join token (insecure HTTP mode)")
         meta = pod["metadata"]
-        path = f"/{kind}/{meta.get('namespace') or 'default'}/{meta['name']}" + (f"/{container}" if container else "")
+        path = f"/{kind}/{meta.get('namespace') or 'default'}/{meta['name']}"
+        if container:
+            path += f"/{container}"
         return _url(*endpoint, path), {"Authorization": f"Bearer {self.node_token(node_name)}"}
 
     # -- logs ---------------------------------------------------------------------------------

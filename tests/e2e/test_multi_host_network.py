@@ -136,6 +136,24 @@ def test_overlay_routes_neighbours_and_fdb_point_at_each_peer(cluster: ThreeHost
     assert f"{vtep} dst {cluster.lab.hosts['h3']}" in sh("bridge", "-n", h2, "fdb", "show", "dev", "flannel.1").stdout
 
 
+def test_pods_reach_a_service_on_other_hosts_by_dns_name(cluster: ThreeHosts) -> None:
+    ready_ips(cluster)
+    cluster.kubectl.run("apply", "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "hello"},
+        "spec": {"selector": {"app": "hello"}, "ports": [{"port": 80, "targetPort": "http"}]}}))
+    seen: set[str] = set()
+
+    def fetch() -> str | None:
+        # node-2's proxy forwards the DNS query to node-1 and the request to any of the pods.
+        result = cluster.kubectl.run("exec", "hello-node-2", "--", "python3", "-c", FETCH,
+                                     "http://hello.default.svc.cluster.local/", check=False)
+        return result.stdout.strip() if result.returncode == 0 else None
+    for _ in range(12):
+        seen.add(wait_until(fetch, timeout=20, what="the hello Service from a pod on node-2"))
+    assert seen <= {"hello-node-1", "hello-node-2", "hello-node-3"}
+    assert len(seen) >= 2, seen  # round-robin over pods on several hosts
+
+
 def test_a_host_that_leaves_is_removed_from_the_others(cluster: ThreeHosts) -> None:
     node3 = cluster.node("node-3")
     subnet = node3["spec"]["podCIDR"]  # type: ignore[index]

@@ -83,7 +83,8 @@ def wait_serving(kubectl: Kubectl, pod: WebPod, timeout: float = 60) -> None:
 
 
 @contextmanager
-def port_forward(kubectl: Kubectl, *args: str, env: dict[str, str] | None = None) -> Iterator[tuple[int, StreamingKubectl]]:
+def port_forward(kubectl: Kubectl, *args: str,
+                 env: dict[str, str] | None = None) -> Iterator[tuple[int, StreamingKubectl]]:
     """``kubectl port-forward ARGS`` in the background; yields the local port it listens on."""
     command = [kubectl_binary(), "--kubeconfig", str(kubectl.kubeconfig), "--cache-dir", str(kubectl.cache_dir),
                "port-forward", "--address", "127.0.0.1", *args]
