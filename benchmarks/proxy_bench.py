@@ -1,0 +1,472 @@
+"""Service proxy: data-path throughput and connection rate per mode versus direct, and rule sync time.
+
+Data path (one run, every available mode, each against its own direct baseline):
+
+* ``userspace`` and ``ipvs`` (the plugin's userspace data path: no IPVS on this
+  kernel, and ``datapath = "userspace"`` is forced so the host's IPVS table is
+  never touched) run in a child process each, listening on a 127.96.x.y
+  ClusterIP on ``lo``; the backend is a child process on 127.0.0.1 and the
+  client a third process. ``direct`` is the client to the backend itself.
+* ``iptables`` (root only) runs inside a network namespace the benchmark
+  creates (``kcore-pbench-<random>-node``), with the backend in a second one
+  behind a veth pair; the client runs in the node namespace, so ``direct`` there
+  is the client to the endpoint address over the same veth. Both namespaces
+  are deleted at the end, also on failure.
+
+Per path: ``MB/s`` for one large transfer (``--mb``, median of 3) and
+``conn/s`` for sequential small request/response connections (``--seconds``),
+with ``ratio`` = mode / direct.
+
+Sync time, for 1,000 and 10,000 services with 2-3 endpoints each (``--services``):
+
+* ``iptables``: render time, the first (full) sync and its ``iptables-restore``
+  time, an incremental sync after one service loses an endpoint (and the lines
+  it sent), a sync with nothing changed, and cleanup - inside a namespace of
+  its own (root only);
+* ``userspace`` / ``ipvs``: the first sync (one listener per service on a
+  127.97.x.y address), the same one-service change, a no-op sync, and cleanup.
+
+Prints two tables and writes benchmarks/results/proxy_bench.json.
+
+    .venv/bin/python benchmarks/proxy_bench.py [--mb 512] [--seconds 3] [--services 1000,10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import pathlib
+import platform
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import orjson
+
+from kcore.log import configure_logging
+from kcore.proxy.iptables import render_chains, render_iptables
+from kcore.proxy.iptables_mode import CommandResult, IptablesProxy, run_command
+from kcore.proxy.state import Endpoint, ProxyState, ServicePort
+
+RESULTS = pathlib.Path(__file__).parent / "results" / "proxy_bench.json"
+VIP_PORT = 80
+
+# The backend: "BULK <n>\n" -> n bytes then close; "PING\n" -> "PONG\n" then close.
+SERVER = r"""
+import socket, socketserver, sys
+BLOCK = memoryview(bytes(1 << 20))
+class H(socketserver.BaseRequestHandler):
+    def handle(self):
+        line = b""
+        while not line.endswith(b"\n"):
+            data = self.request.recv(64)
+            if not data:
+                return
+            line += data
+        if line.startswith(b"BULK"):
+            left = int(line.split()[1])
+            while left > 0:
+                left -= self.request.send(BLOCK[: min(left, len(BLOCK))])
+        else:
+            self.request.sendall(b"PONG\n")
+class S(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+    request_queue_size = 1024
+S((sys.argv[1], int(sys.argv[2])), H).serve_forever()
+"""
+
+# The client: prints {"mbps": ..., "conns_per_s": ...}; "--probe" only checks one PING.
+CLIENT = r"""
+import json, socket, statistics, sys, time
+host, port, mb, seconds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+def ping():
+    s = socket.create_connection((host, port), timeout=5)
+    s.sendall(b"PING\n")
+    data = b""
+    while True:
+        chunk = s.recv(64)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    if data != b"PONG\n":
+        raise SystemExit(f"bad answer {data!r}")
+def bulk(n):
+    s = socket.create_connection((host, port), timeout=10)
+    buf = memoryview(bytearray(1 << 20))
+    start = time.perf_counter()
+    s.sendall(b"BULK %d\n" % n)
+    got = 0
+    while True:
+        k = s.recv_into(buf)
+        if not k:
+            break
+        got += k
+    elapsed = time.perf_counter() - start
+    s.close()
+    if got != n:
+        raise SystemExit(f"short transfer: {got} of {n}")
+    return n / elapsed / 1e6
+if mb == 0:
+    ping()
+    raise SystemExit(0)
+bulk(16 << 20)
+mbps = statistics.median(bulk(mb << 20) for _ in range(3))
+for _ in range(50):
+    ping()
+count, deadline = 0, time.perf_counter() + seconds
+start = time.perf_counter()
+while time.perf_counter() < deadline:
+    ping()
+    count += 1
+print(json.dumps({"mbps": round(mbps, 1), "conns_per_s": round(count / (time.perf_counter() - start), 1)}))
+"""
+
+# A userspace-socket mode in its own process: sync once, serve until stdin closes.
+PROXY = r"""
+import asyncio, json, sys
+from kcore.log import configure_logging
+from kcore.proxy.state import Endpoint, ProxyState, ServicePort
+configure_logging(level="warning")
+spec = json.loads(sys.argv[1])
+async def main():
+    if spec["mode"] == "userspace":
+        from kcore.proxy.userspace import UserspaceProxy
+        mode, settings = UserspaceProxy(manage_addresses=False), {}
+    else:
+        from kcore_proxy_ipvs import IpvsProxy
+        mode, settings = IpvsProxy(forwarder_options={"manage_addresses": False}), {"datapath": "userspace"}
+    svc = ServicePort("bench", "echo", "tcp", "TCP", spec["vip"], spec["port"],
+                      endpoints=(Endpoint(spec["ep_ip"], spec["ep_port"]),))
+    await mode.kcore_proxy_start(settings=settings, context=None)
+    await mode.kcore_proxy_sync(ProxyState(services=(svc,)))
+    print("ready", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    await mode.kcore_proxy_cleanup()
+asyncio.run(main())
+"""
+
+
+# ---------------------------------------------------------------------------
+# Processes and namespaces
+# ---------------------------------------------------------------------------
+
+
+def in_netns(netns: str | None, argv: Sequence[str]) -> list[str]:
+    return ["ip", "netns", "exec", netns, *argv] if netns else list(argv)
+
+
+def sh(*argv: str, netns: str | None = None) -> str:
+    result = subprocess.run(in_netns(netns, argv), capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(in_netns(netns, argv))}: {result.stderr.strip()}")
+    return result.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def client(host: str, port: int, mb: int, seconds: float, netns: str | None = None) -> dict[str, float]:
+    out = subprocess.run(in_netns(netns, [sys.executable, "-c", CLIENT, host, str(port), str(mb), str(seconds)]),
+                         capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError(f"client to {host}:{port} failed: {out.stderr.strip()[-500:]}")
+    return json.loads(out.stdout)
+
+
+def wait_answering(host: str, port: int, netns: str | None = None, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        probe = subprocess.run(in_netns(netns, [sys.executable, "-c", CLIENT, host, str(port), "0", "0"]),
+                               capture_output=True, text=True)
+        if probe.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{host}:{port} does not answer: {probe.stderr.strip()[-300:]}")
+        time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def process(argv: Sequence[str], **kw: Any) -> Iterator[subprocess.Popen[str]]:
+    proc = subprocess.Popen(list(argv), text=True, **kw)
+    try:
+        yield proc
+    finally:
+        if proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(5)
+
+
+@contextlib.contextmanager
+def namespaces(purpose: str, *suffixes: str) -> Iterator[list[str]]:
+    """Named network namespaces ``kcore-<purpose>-<random>-<suffix>``, deleted on exit."""
+    prefix = f"kcore-{purpose}-{secrets.token_hex(4)}"
+    made: list[str] = []
+    try:
+        for suffix in suffixes:
+            sh("ip", "netns", "add", f"{prefix}-{suffix}")
+            made.append(f"{prefix}-{suffix}")
+            sh("ip", "link", "set", "lo", "up", netns=made[-1])
+        yield made
+    finally:
+        for name in reversed(made):
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+# ---------------------------------------------------------------------------
+# Data path
+# ---------------------------------------------------------------------------
+
+
+def loopback_paths(mb: int, seconds: float) -> list[dict[str, Any]]:
+    port = free_port()
+    rows: list[dict[str, Any]] = []
+    with process([sys.executable, "-c", SERVER, "127.0.0.1", str(port)], stdin=subprocess.DEVNULL):
+        wait_answering("127.0.0.1", port)
+        direct = client("127.0.0.1", port, mb, seconds)
+        rows.append({"path": "direct", "where": "loopback", **direct})
+        for mode, vip in (("userspace", "127.96.201.10"), ("ipvs", "127.96.201.11")):
+            spec = {"mode": mode, "vip": vip, "port": VIP_PORT, "ep_ip": "127.0.0.1", "ep_port": port}
+            with process([sys.executable, "-c", PROXY, json.dumps(spec)], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE) as proxy:
+                assert proxy.stdout is not None
+                line = proxy.stdout.readline().strip()
+                if line != "ready":
+                    raise RuntimeError(f"{mode} proxy did not start (exit {proxy.poll()})")
+                wait_answering(vip, VIP_PORT)
+                result = client(vip, VIP_PORT, mb, seconds)
+            rows.append({"path": mode, "where": f"loopback {vip}:{VIP_PORT}", **result, **ratios(result, direct)})
+    return rows
+
+
+def ratios(result: dict[str, float], direct: dict[str, float]) -> dict[str, float]:
+    return {"mbps_ratio": round(result["mbps"] / direct["mbps"], 3),
+            "conns_ratio": round(result["conns_per_s"] / direct["conns_per_s"], 3)}
+
+
+def iptables_path(mb: int, seconds: float) -> list[dict[str, Any]]:
+    vip = "10.96.201.10"
+    with namespaces("pbench", "node", "ep") as (node, ep):
+        sh("ip", "link", "add", "veth0", "type", "veth", "peer", "name", "eth0", "netns", ep, netns=node)
+        sh("ip", "addr", "add", "10.1.0.1/24", "dev", "veth0", netns=node)
+        sh("ip", "link", "set", "veth0", "up", netns=node)
+        sh("ip", "addr", "add", "10.1.0.2/24", "dev", "eth0", netns=ep)
+        sh("ip", "link", "set", "eth0", "up", netns=ep)
+        sh("ip", "route", "add", "default", "via", "10.1.0.1", netns=ep)
+        sh("ip", "route", "add", "10.96.0.0/12", "dev", "veth0", netns=node)
+        with process(in_netns(ep, [sys.executable, "-c", SERVER, "0.0.0.0", "8080"]), stdin=subprocess.DEVNULL):
+            wait_answering("10.1.0.2", 8080, node)
+            direct = client("10.1.0.2", 8080, mb, seconds, node)
+            state = ProxyState(services=(ServicePort("bench", "echo", "tcp", "TCP", vip, VIP_PORT,
+                                                     endpoints=(Endpoint("10.1.0.2", 8080),)),),
+                               node_ips=("10.1.0.1",), cluster_cidr="10.244.0.0/16")
+
+            async def install() -> IptablesProxy:
+                mode = IptablesProxy()
+                await mode.kcore_proxy_start(settings={"netns": node}, context=None)
+                await mode.kcore_proxy_sync(state)
+                return mode
+
+            mode = asyncio.run(install())
+            try:
+                wait_answering(vip, VIP_PORT, node)
+                result = client(vip, VIP_PORT, mb, seconds, node)
+            finally:
+                asyncio.run(mode.kcore_proxy_cleanup())
+    return [{"path": "direct", "where": "netns veth", **direct},
+            {"path": "iptables", "where": f"netns {vip}:{VIP_PORT}", **result, **ratios(result, direct)}]
+
+
+# ---------------------------------------------------------------------------
+# Sync time
+# ---------------------------------------------------------------------------
+
+
+def services_state(n: int, vip: Callable[[int], str], port: int) -> ProxyState:
+    services = []
+    for i in range(n):
+        eps = tuple(Endpoint(f"10.{128 + (3 * i + k) // 65536}.{(3 * i + k) // 256 % 256}.{(3 * i + k) % 256}", 8080)
+                    for k in range(2 + i % 2))
+        services.append(ServicePort(f"ns-{i % 20}", f"svc-{i}", "http", "TCP", vip(i), port, endpoints=eps))
+    return ProxyState(services=tuple(services), node_ips=("10.1.0.1",), cluster_cidr="10.244.0.0/16")
+
+
+def change_one(state: ProxyState) -> ProxyState:
+    first = state.services[0]
+    return replace(state, services=(replace(first, endpoints=first.endpoints[:1]), *state.services[1:]),
+                   generation=state.generation + 1)
+
+
+@dataclass
+class TimedRunner:
+    """Runs commands like the mode does, remembering how long each ``iptables-restore`` took."""
+
+    restores: list[float]
+
+    async def __call__(self, argv: Sequence[str], stdin: str | None) -> CommandResult:
+        start = time.perf_counter()
+        result = await run_command(argv, stdin)
+        if "iptables-restore" in argv:
+            self.restores.append(time.perf_counter() - start)
+        return result
+
+
+async def timed(coro: Any) -> float:
+    start = time.perf_counter()
+    await coro
+    return time.perf_counter() - start
+
+
+def iptables_sync(n: int) -> dict[str, Any]:
+    state = services_state(n, lambda i: f"10.96.{i // 250}.{i % 250 + 1}", VIP_PORT)
+    changed = change_one(state)
+    start = time.perf_counter()
+    render_iptables(state)
+    render_text = time.perf_counter() - start
+    start = time.perf_counter()
+    render_chains(state)
+    render = time.perf_counter() - start
+
+    async def run(node: str) -> dict[str, Any]:
+        timer = TimedRunner([])
+        mode = IptablesProxy(run=timer)
+        await mode.kcore_proxy_start(settings={"netns": node}, context=None)
+        full = await timed(mode.kcore_proxy_sync(state))
+        full_restore, full_lines = timer.restores[-1], mode.last_restore.count("\n")
+        incremental = await timed(mode.kcore_proxy_sync(changed))
+        incr_restore, incr_lines = timer.restores[-1], mode.last_restore.count("\n")
+        restores = len(timer.restores)
+        noop = await timed(mode.kcore_proxy_sync(replace(changed, generation=changed.generation + 1)))
+        assert len(timer.restores) == restores, "a no-op sync ran iptables-restore"
+        cleanup = await timed(mode.kcore_proxy_cleanup())
+        return {"first_sync_s": full, "first_restore_s": full_restore, "first_lines": full_lines,
+                "incr_sync_s": incremental, "incr_restore_s": incr_restore, "incr_lines": incr_lines,
+                "noop_sync_s": noop, "cleanup_s": cleanup}
+
+    with namespaces("pbench", "rules") as (node,):
+        result = asyncio.run(run(node))
+    return {"mode": "iptables", "services": n, "endpoints": sum(len(s.endpoints) for s in state.services),
+            "render_s": render, "render_text_s": render_text, **result}
+
+
+def socket_mode_sync(mode_name: str, n: int) -> dict[str, Any]:
+    state = services_state(n, lambda i: f"127.97.{i // 250}.{i % 250 + 1}", VIP_PORT)
+    changed = change_one(state)
+
+    async def run() -> dict[str, Any]:
+        if mode_name == "userspace":
+            from kcore.proxy.userspace import UserspaceProxy
+
+            mode: Any = UserspaceProxy(manage_addresses=False)
+            settings: dict[str, Any] = {}
+        else:
+            from kcore_proxy_ipvs import IpvsProxy
+
+            mode = IpvsProxy(forwarder_options={"manage_addresses": False})
+            settings = {"datapath": "userspace"}
+        await mode.kcore_proxy_start(settings=settings, context=None)
+        try:
+            first = await timed(mode.kcore_proxy_sync(state))
+            incremental = await timed(mode.kcore_proxy_sync(changed))
+            noop = await timed(mode.kcore_proxy_sync(replace(changed, generation=changed.generation + 1)))
+        finally:
+            cleanup = await timed(mode.kcore_proxy_cleanup())
+        return {"first_sync_s": first, "incr_sync_s": incremental, "noop_sync_s": noop, "cleanup_s": cleanup}
+
+    return {"mode": mode_name, "services": n, "endpoints": sum(len(s.endpoints) for s in state.services),
+            **asyncio.run(run())}
+
+
+# ---------------------------------------------------------------------------
+# Output
+# ---------------------------------------------------------------------------
+
+
+def table(header: Sequence[str], rows: list[Sequence[str]]) -> None:
+    lines = [tuple(header), *map(tuple, rows)]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    for line in lines:
+        print("  ".join(cell.rjust(w) if i >= 2 else cell.ljust(w) for i, (cell, w) in enumerate(zip(line, widths))))
+
+
+def ms(value: float | None) -> str:
+    return "-" if value is None else f"{value * 1000:.1f}"
+
+
+def print_tables(paths: list[dict[str, Any]], syncs: list[dict[str, Any]]) -> None:
+    table(("path", "where", "MB/s", "ratio", "conn/s", "ratio"),
+          [(r["path"], r["where"], f"{r['mbps']:.0f}", f"{r['mbps_ratio']:.2f}" if "mbps_ratio" in r else "1.00",
+            f"{r['conns_per_s']:.0f}", f"{r['conns_ratio']:.2f}" if "conns_ratio" in r else "1.00") for r in paths])
+    print()
+    table(("mode", "services", "endpoints", "render ms", "1st sync ms", "1st restore ms", "1st lines",
+           "incr sync ms", "incr restore ms", "incr lines", "no-op ms", "cleanup ms"),
+          [(r["mode"], str(r["services"]), str(r["endpoints"]), ms(r.get("render_s")), ms(r["first_sync_s"]),
+            ms(r.get("first_restore_s")), str(r.get("first_lines", "-")), ms(r["incr_sync_s"]),
+            ms(r.get("incr_restore_s")), str(r.get("incr_lines", "-")), ms(r["noop_sync_s"]), ms(r["cleanup_s"]))
+           for r in syncs])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mb", type=int, default=512, help="size of the large transfer, MiB")
+    parser.add_argument("--seconds", type=float, default=3.0, help="connection-rate measuring time per path")
+    parser.add_argument("--services", default="1000,10000", help="comma-separated service counts for sync time")
+    parser.add_argument("--skip-datapath", action="store_true")
+    parser.add_argument("--skip-sync", action="store_true")
+    args = parser.parse_args()
+    configure_logging(level="warning")
+    root = os.geteuid() == 0
+    notes: list[str] = []
+    if not root:
+        notes.append("not root: the iptables rows are skipped (they need a network namespace)")
+    paths: list[dict[str, Any]] = []
+    if not args.skip_datapath:
+        paths += loopback_paths(args.mb, args.seconds)
+        if root:
+            paths += iptables_path(args.mb, args.seconds)
+    syncs: list[dict[str, Any]] = []
+    if not args.skip_sync:
+        for n in (int(x) for x in args.services.split(",")):
+            if root:
+                syncs.append(iptables_sync(n))
+            syncs.append(socket_mode_sync("userspace", n))
+            syncs.append(socket_mode_sync("ipvs", n))
+    print_tables(paths, syncs)
+    for note in notes:
+        print(note)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_bytes(orjson.dumps({
+        "benchmark": "proxy_bench",
+        "workload": f"one TCP service, {args.mb} MiB transfer (median of 3) and sequential 1-request connections "
+                    f"for {args.seconds}s per path; sync of {args.services} services with 2-3 endpoints each",
+        "iptables": sh("iptables", "--version").strip() if root else None,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "notes": notes,
+        "datapath": paths,
+        "sync": [{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()} for r in syncs],
+    }, option=orjson.OPT_INDENT_2))
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
