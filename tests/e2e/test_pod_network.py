@@ -142,6 +142,14 @@ def test_services_answer_pods_and_the_node_by_cluster_ip_node_port_and_dns_name(
         assert seen == set(ips), (seen, ips)  # both pods answered, nothing else did
         answer = lab.run(host, "dig", "+short", f"@{dns_ip}", "hello.default.svc.cluster.local").stdout.split()
         assert answer == [cluster_ip]
+        # kubectl port-forward reaches into the pod's own network namespace.
+        forward = kubectl.stream("port-forward", f"pod/{client}", "18080:8080")
+        try:
+            forward.wait_for(lambda line: "Forwarding from 127.0.0.1:18080" in line)
+            assert lab.http_get(host, "http://127.0.0.1:18080/") == client
+        finally:
+            forward.process.terminate()
+            forward.process.wait(timeout=10)
 
 
 def test_a_broken_pod_network_is_attached_again(tmp_path: Path, lab: NetLab) -> None:
