@@ -13,9 +13,11 @@ Data path (one run, every available mode, each against its own direct baseline):
   is the client to the endpoint address over the same veth. Both namespaces
   are deleted at the end, also on failure.
 
-Per path: ``MB/s`` for one large transfer (``--mb``, median of 3) and
-``conn/s`` for sequential small request/response connections (``--seconds``),
-with ``ratio`` = mode / direct.
+Per path: ``MB/s`` for one large transfer (``--mb``) and ``conn/s`` for
+sequential small request/response connections (``--seconds``). The paths of a
+group are measured in turn, ``--rounds`` times (3), so load from elsewhere on a
+shared machine hits them alike; the table gives medians and ``ratio`` = mode /
+direct of the same group.
 
 Sync time, for 1,000 and 10,000 services with 2-3 endpoints each (``--services``):
 
@@ -42,6 +44,7 @@ import pathlib
 import platform
 import secrets
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -86,7 +89,7 @@ S((sys.argv[1], int(sys.argv[2])), H).serve_forever()
 
 # The client: prints {"mbps": ..., "conns_per_s": ...}; "--probe" only checks one PING.
 CLIENT = r"""
-import json, socket, statistics, sys, time
+import json, socket, sys, time
 host, port, mb, seconds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 def ping():
     s = socket.create_connection((host, port), timeout=5)
@@ -120,7 +123,7 @@ if mb == 0:
     ping()
     raise SystemExit(0)
 bulk(16 << 20)
-mbps = statistics.median(bulk(mb << 20) for _ in range(3))
+mbps = bulk(mb << 20)
 for _ in range(50):
     ping()
 count, deadline = 0, time.perf_counter() + seconds
@@ -236,33 +239,40 @@ def namespaces(purpose: str, *suffixes: str) -> Iterator[list[str]]:
 # ---------------------------------------------------------------------------
 
 
-def loopback_paths(mb: int, seconds: float) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Target:
+    """One way for the client to reach the backend."""
+
+    path: str  # "direct" or the mode's name
+    where: str
+    host: str
+    port: int
+    netns: str | None = None
+
+
+@contextlib.contextmanager
+def loopback_targets() -> Iterator[list[Target]]:
+    """The backend on 127.0.0.1, and the userspace and ipvs modes in front of it, all running."""
     port = free_port()
-    rows: list[dict[str, Any]] = []
-    with process([sys.executable, "-c", SERVER, "127.0.0.1", str(port)], stdin=subprocess.DEVNULL):
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(process([sys.executable, "-c", SERVER, "127.0.0.1", str(port)], stdin=subprocess.DEVNULL))
         wait_answering("127.0.0.1", port)
-        direct = client("127.0.0.1", port, mb, seconds)
-        rows.append({"path": "direct", "where": "loopback", **direct})
+        targets = [Target("direct", "loopback", "127.0.0.1", port)]
         for mode, vip in (("userspace", "127.96.201.10"), ("ipvs", "127.96.201.11")):
             spec = {"mode": mode, "vip": vip, "port": VIP_PORT, "ep_ip": "127.0.0.1", "ep_port": port}
-            with process([sys.executable, "-c", PROXY, json.dumps(spec)], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE) as proxy:
-                assert proxy.stdout is not None
-                line = proxy.stdout.readline().strip()
-                if line != "ready":
-                    raise RuntimeError(f"{mode} proxy did not start (exit {proxy.poll()})")
-                wait_answering(vip, VIP_PORT)
-                result = client(vip, VIP_PORT, mb, seconds)
-            rows.append({"path": mode, "where": f"loopback {vip}:{VIP_PORT}", **result, **ratios(result, direct)})
-    return rows
+            proxy = stack.enter_context(process([sys.executable, "-c", PROXY, json.dumps(spec)],
+                                                stdin=subprocess.PIPE, stdout=subprocess.PIPE))
+            assert proxy.stdout is not None
+            if proxy.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"the {mode} proxy did not start (exit {proxy.poll()})")
+            wait_answering(vip, VIP_PORT)
+            targets.append(Target(mode, f"loopback {vip}:{VIP_PORT}", vip, VIP_PORT))
+        yield targets
 
 
-def ratios(result: dict[str, float], direct: dict[str, float]) -> dict[str, float]:
-    return {"mbps_ratio": round(result["mbps"] / direct["mbps"], 3),
-            "conns_ratio": round(result["conns_per_s"] / direct["conns_per_s"], 3)}
-
-
-def iptables_path(mb: int, seconds: float) -> list[dict[str, Any]]:
+@contextlib.contextmanager
+def iptables_targets() -> Iterator[list[Target]]:
+    """A node namespace with the iptables mode and a backend namespace behind a veth pair."""
     vip = "10.96.201.10"
     with namespaces("pbench", "node", "ep") as (node, ep):
         sh("ip", "link", "add", "veth0", "type", "veth", "peer", "name", "eth0", "netns", ep, netns=node)
@@ -274,25 +284,42 @@ def iptables_path(mb: int, seconds: float) -> list[dict[str, Any]]:
         sh("ip", "route", "add", "10.96.0.0/12", "dev", "veth0", netns=node)
         with process(in_netns(ep, [sys.executable, "-c", SERVER, "0.0.0.0", "8080"]), stdin=subprocess.DEVNULL):
             wait_answering("10.1.0.2", 8080, node)
-            direct = client("10.1.0.2", 8080, mb, seconds, node)
             state = ProxyState(services=(ServicePort("bench", "echo", "tcp", "TCP", vip, VIP_PORT,
                                                      endpoints=(Endpoint("10.1.0.2", 8080),)),),
                                node_ips=("10.1.0.1",), cluster_cidr="10.244.0.0/16")
+            mode = IptablesProxy()
 
-            async def install() -> IptablesProxy:
-                mode = IptablesProxy()
+            async def install() -> None:
                 await mode.kcore_proxy_start(settings={"netns": node}, context=None)
                 await mode.kcore_proxy_sync(state)
-                return mode
 
-            mode = asyncio.run(install())
             try:
+                asyncio.run(install())
                 wait_answering(vip, VIP_PORT, node)
-                result = client(vip, VIP_PORT, mb, seconds, node)
+                yield [Target("direct", "netns veth", "10.1.0.2", 8080, node),
+                       Target("iptables", f"netns {vip}:{VIP_PORT}", vip, VIP_PORT, node)]
             finally:
                 asyncio.run(mode.kcore_proxy_cleanup())
-    return [{"path": "direct", "where": "netns veth", **direct},
-            {"path": "iptables", "where": f"netns {vip}:{VIP_PORT}", **result, **ratios(result, direct)}]
+
+
+def measure(targets: list[Target], mb: int, seconds: float, rounds: int) -> list[dict[str, Any]]:
+    """Round-robin over the targets ``rounds`` times (so drift on a shared machine hits
+    them alike); medians per target, ratios against the group's ``direct``."""
+    samples: dict[Target, list[dict[str, float]]] = {t: [] for t in targets}
+    for _ in range(rounds):
+        for target in targets:
+            samples[target].append(client(target.host, target.port, mb, seconds, target.netns))
+    rows = []
+    for target, got in samples.items():
+        rows.append({"path": target.path, "where": target.where,
+                     "mbps": round(statistics.median(g["mbps"] for g in got), 1),
+                     "conns_per_s": round(statistics.median(g["conns_per_s"] for g in got), 1),
+                     "samples": got})
+    direct = rows[0]
+    for row in rows:
+        row["mbps_ratio"] = round(row["mbps"] / direct["mbps"], 3)
+        row["conns_ratio"] = round(row["conns_per_s"] / direct["conns_per_s"], 3)
+    return rows
 
 
 # ---------------------------------------------------------------------------
@@ -413,8 +440,8 @@ def ms(value: float | None) -> str:
 
 def print_tables(paths: list[dict[str, Any]], syncs: list[dict[str, Any]]) -> None:
     table(("path", "where", "MB/s", "ratio", "conn/s", "ratio"),
-          [(r["path"], r["where"], f"{r['mbps']:.0f}", f"{r['mbps_ratio']:.2f}" if "mbps_ratio" in r else "1.00",
-            f"{r['conns_per_s']:.0f}", f"{r['conns_ratio']:.2f}" if "conns_ratio" in r else "1.00") for r in paths])
+          [(r["path"], r["where"], f"{r['mbps']:.0f}", f"{r['mbps_ratio']:.2f}",
+            f"{r['conns_per_s']:.0f}", f"{r['conns_ratio']:.2f}") for r in paths])
     print()
     table(("mode", "services", "endpoints", "render ms", "1st sync ms", "1st restore ms", "1st lines",
            "incr sync ms", "incr restore ms", "incr lines", "no-op ms", "cleanup ms"),
@@ -428,6 +455,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=int, default=512, help="size of the large transfer, MiB")
     parser.add_argument("--seconds", type=float, default=3.0, help="connection-rate measuring time per path")
+    parser.add_argument("--rounds", type=int, default=3, help="measurements per path (medians are reported)")
     parser.add_argument("--services", default="1000,10000", help="comma-separated service counts for sync time")
     parser.add_argument("--skip-datapath", action="store_true")
     parser.add_argument("--skip-sync", action="store_true")
@@ -439,9 +467,11 @@ def main() -> None:
         notes.append("not root: the iptables rows are skipped (they need a network namespace)")
     paths: list[dict[str, Any]] = []
     if not args.skip_datapath:
-        paths += loopback_paths(args.mb, args.seconds)
+        with loopback_targets() as targets:
+            paths += measure(targets, args.mb, args.seconds, args.rounds)
         if root:
-            paths += iptables_path(args.mb, args.seconds)
+            with iptables_targets() as targets:
+                paths += measure(targets, args.mb, args.seconds, args.rounds)
     syncs: list[dict[str, Any]] = []
     if not args.skip_sync:
         for n in (int(x) for x in args.services.split(",")):
@@ -455,8 +485,8 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_bytes(orjson.dumps({
         "benchmark": "proxy_bench",
-        "workload": f"one TCP service, {args.mb} MiB transfer (median of 3) and sequential 1-request connections "
-                    f"for {args.seconds}s per path; sync of {args.services} services with 2-3 endpoints each",
+        "workload": f"one TCP service, {args.mb} MiB transfer and sequential 1-request connections "
+                    f"for {args.seconds}s per path, median of {args.rounds} rounds; sync of {args.services} services with 2-3 endpoints each",
         "iptables": sh("iptables", "--version").strip() if root else None,
         "python": sys.version.split()[0],
         "platform": platform.platform(),

@@ -12,6 +12,8 @@ command -v ip >/dev/null 2>&1 || needed+=(iproute2)
 command -v iptables >/dev/null 2>&1 || needed+=(iptables)
 command -v dig >/dev/null 2>&1 || needed+=(dnsutils)      # dig, for the DNS tests
 command -v dnsperf >/dev/null 2>&1 || needed+=(dnsperf)   # benchmarks/dns_bench.py
+command -v curl >/dev/null 2>&1 || needed+=(curl)          # HTTP checks inside test namespaces
+command -v nsenter >/dev/null 2>&1 || needed+=(util-linux)  # nsenter, setpriv
 
 if [ "$(id -u)" -ne 0 ]; then
     if [ ${#needed[@]} -gt 0 ] || ! command -v kubectl >/dev/null 2>&1; then
