@@ -27,6 +27,7 @@ def _builtin_factories(cfg: ControllersConfig) -> dict[str, Callable[[ApiClient,
     from kcore.controllers.deployment import DeploymentController
     from kcore.controllers.endpoints import EndpointsController
     from kcore.controllers.endpointslice import EndpointSliceController
+    from kcore.controllers.endpointslice_mirroring import EndpointSliceMirroringController
     from kcore.controllers.garbage_collector import GarbageCollector
     from kcore.controllers.namespace import NamespaceController
     from kcore.controllers.node_lifecycle import NodeLifecycleController
@@ -39,6 +40,7 @@ def _builtin_factories(cfg: ControllersConfig) -> dict[str, Callable[[ApiClient,
         "garbagecollector": lambda c, f, r: GarbageCollector(c, f),
         "endpoint": lambda c, f, r: EndpointsController(c, f, r),
         "endpointslice": lambda c, f, r: EndpointSliceController(c, f, r),
+        "endpointslicemirroring": lambda c, f, r: EndpointSliceMirroringController(c, f, r),
         "namespace": lambda c, f, r: NamespaceController(c, f),
         "nodelifecycle": lambda c, f, r: NodeLifecycleController(
             c, f, config=cfg.node_lifecycle,

@@ -226,9 +226,15 @@ class PodWorker:
     # -- the pod's network -----------------------------------------------------------
 
     @property
-    def ip(self) -> str:
-        """Where the pod answers: its own address, or the node's on the host network."""
-        return self.pod_ip or self.deps.node_ip
+    def ip(self) -> str | None:
+        """Where the pod answers: its own address, the node's on the host network, or
+        None while the pod still waits for its network (no podIP is reported then)."""
+        if self.pod_ip:
+            return self.pod_ip
+        network = self.deps.network
+        if network is not None and self.pod is not None and network.wants_namespace(self.pod):
+            return None
+        return self.deps.node_ip
 
     async def _ensure_network(self, pod: Obj, model: Pod, requeue: list[float]) -> bool:
         """Give the pod its network namespace and address once; False while that fails
@@ -368,7 +374,7 @@ class PodWorker:
             self._ready.setdefault(cid, self._was_ready(pod, c["name"], cid))
         gate = ProbeGate(has_startup)
         ports = {p["name"]: int(p["containerPort"]) for p in c.get("ports") or [] if p.get("name")}
-        target = ProbeTarget(self.ip, ports, self.deps.runtime.exec_target(cid))
+        target = ProbeTarget(self.ip or self.deps.node_ip, ports, self.deps.runtime.exec_target(cid))
         probers = []
         for kind, field in (("startup", "startupProbe"), ("liveness", "livenessProbe"),
                             ("readiness", "readinessProbe")):
@@ -432,7 +438,7 @@ class PodWorker:
         if hook.get("sleep"):
             await asyncio.sleep(min(float(hook["sleep"].get("seconds") or 0), timeout))
             return
-        target = ProbeTarget(self.ip,
+        target = ProbeTarget(self.ip or self.deps.node_ip,
                              {p["name"]: int(p["containerPort"]) for p in c.get("ports") or [] if p.get("name")},
                              self.deps.runtime.exec_target(cid))
         result = await run_probe({**hook, "timeoutSeconds": max(timeout, 0.001)}, target)

@@ -162,7 +162,10 @@ def test_a_host_that_leaves_is_removed_from_the_others(cluster: ThreeHosts) -> N
     cluster.kubectl("delete", "pod", "hello-node-3", "--wait=true")
     stop_agent(cluster.agents["node-3"])
     links = sh("ip", "-n", h3, "-o", "link", "show").stdout
-    assert "flannel.1" not in links and "cni0" not in links, links
+    assert "flannel.1" not in links and "cni0" not in links and "veth" not in links, links
+    rules = sh("ip", "netns", "exec", h3, "iptables-save").stdout
+    assert "FLANNEL" not in rules and "KUBE-" not in rules, rules  # masquerade and proxy rules gone
+    assert "10.244." not in sh("ip", "-n", h3, "route").stdout
     cluster.kubectl("delete", "node", "node-3")
     for other in ("node-1", "node-2"):
         ns = cluster.hosts[other]

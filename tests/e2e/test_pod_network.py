@@ -170,3 +170,32 @@ def test_a_broken_pod_network_is_attached_again(tmp_path: Path, lab: NetLab) -> 
         wait_until(reachable, timeout=20, what="the pod reachable again on its old address")
         events = kubectl("get", "events", "--field-selector", f"involvedObject.name={name}")
         assert "NetworkNotReady" in events
+
+
+def test_an_exhausted_node_subnet_is_a_pod_event_and_frees_up_on_delete(tmp_path: Path, lab: NetLab) -> None:
+    host = lab.ns("host")
+    # A /30 per node: the gateway .1 and exactly one pod address.
+    config = FAST + "[network]\nsubnet_length = 30\n"
+    with running_cluster(tmp_path, netns=host, extra_config=config, timeout=60) as cluster:
+        kubectl = Kubectl(cluster.kubeconfig, tmp_path / "cache", prefix=("ip", "netns", "exec", host))
+        kubectl.run("apply", "-f", "-", input=hello_deployment("hello", 2))
+
+        def one_running_one_waiting() -> tuple[str, str] | None:
+            pods = json.loads(kubectl("get", "pods", "-l", "app=hello", "-o", "json"))["items"]
+            running = [p["metadata"]["name"] for p in pods if p["status"].get("podIP")]
+            waiting = [p["metadata"]["name"] for p in pods if not p["status"].get("podIP")]
+            if len(running) == 1 and len(waiting) == 1:
+                events = kubectl("get", "events", "--field-selector", f"involvedObject.name={waiting[0]}")
+                if "FailedCreatePodSandBox" in events and "no IP addresses available in range set" in events:
+                    return running[0], waiting[0]
+            return None
+        holder, starved = wait_until(one_running_one_waiting, timeout=40,
+                                     what="one pod networked, the other told the subnet is full")
+        assert cluster.process.poll() is None  # the kubelet did not crash
+        address = json.loads(kubectl("get", "pod", holder, "-o", "json"))["status"]["podIP"]
+        kubectl("delete", "pod", holder, "--wait=true")
+
+        def starved_got_the_address() -> bool:
+            pod = json.loads(kubectl("get", "pod", starved, "-o", "json"))
+            return pod["status"].get("podIP") == address
+        wait_until(starved_got_the_address, timeout=60, what="the waiting pod networked once the address is free")
