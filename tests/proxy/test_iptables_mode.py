@@ -33,7 +33,10 @@ from kcore.proxy.iptables_mode import (
     CommandResult,
     IptablesProxy,
     Settings,
+    TOP_CHAINS,
     needs_route_localnet,
+    removal_batches,
+    restore_batches,
     restore_input,
 )
 from kcore.proxy.state import Endpoint, ProxyState, ServicePort
@@ -132,6 +135,67 @@ def test_full_input_writes_everything_and_deletes_only_stale_owned_chains() -> N
         "*nat\n:KUBE-SERVICES - [0:0]\n-X KUBE-SERVICES\nCOMMIT\n")
 
 
+class Kernel:
+    """Just enough of iptables-restore --noflush to check that batches are valid in order."""
+
+    def __init__(self, chains: dict[tuple[str, str], list[str]] | None = None) -> None:
+        self.chains = chains if chains is not None else {}
+
+    def restore(self, text: str) -> None:
+        table = ""
+        for line in text.splitlines():
+            if line.startswith("*"):
+                table = line[1:]
+            elif line.startswith(":"):
+                self.chains[(table, line[1:].split()[0])] = []  # create or flush
+            elif line.startswith("-A "):
+                words = line.split()
+                target = words[words.index("-j") + 1]
+                assert not target.startswith("KUBE-") or (table, target) in self.chains, f"{target} missing: {line}"
+                self.chains[(table, words[1])].append(line)
+            elif line.startswith("-X "):
+                chain = line.split()[1]
+                users = [r for rules in self.chains.values() for r in rules if r.endswith(f"-j {chain}")]
+                assert not users, f"{chain} still jumped to: {users[:1]}"
+                del self.chains[(table, chain)]
+
+
+def test_big_syncs_are_split_in_dependency_order_and_stay_valid_between_calls() -> None:
+    many = state(web(*EPS), *(other(i) for i in range(1, 60)))
+    desired = render_chains(many)
+    assert restore_batches(desired, None, (), 0) == [restore_input(desired, None)]
+    assert restore_batches(desired, None, (), 10_000) == [restore_input(desired, None)]
+    assert restore_batches(desired, desired, (), 5) == []
+
+    kernel = Kernel({("nat", "KUBE-SVC-STALESTALESTALE1"): ["-A KUBE-SVC-STALESTALESTALE1 -j KUBE-SEP-STALESTALESTALE1"],
+                     ("nat", "KUBE-SEP-STALESTALESTALE1"): []})
+    kernel.chains[("nat", "KUBE-SERVICES")] = ["-A KUBE-SERVICES -d 10.96.9.9 -j KUBE-SVC-STALESTALESTALE1"]
+    batches = restore_batches(desired, None, list(kernel.chains), 20)
+    assert len(batches) > 5
+    for batch in batches[:-1]:
+        assert "\n-X " not in batch and not any(chain in declared(batch) for _, chain in TOP_CHAINS)
+        assert sum(line.startswith("-A") for line in batch.splitlines()) < 20 + 5
+        kernel.restore(batch)
+    kernel.restore(batches[-1])
+    assert {k: tuple(v) for k, v in kernel.chains.items()} == desired  # stale chains gone, everything in place
+
+    # Incremental and big: the same order; small: one call.
+    fewer = render_chains(state(web(*EPS[:2]), *(other(i) for i in range(30, 90))))
+    for batch in restore_batches(fewer, desired, (), 20):
+        kernel.restore(batch)
+    assert {k: tuple(v) for k, v in kernel.chains.items()} == fewer
+    one = render_chains(state(web(*EPS[:1]), *(other(i) for i in range(30, 90))))
+    assert restore_batches(one, fewer, (), 20) == [restore_input(one, fewer)]
+
+    # Cleanup in batches: entry chains first, nothing left.
+    removal = removal_batches([*kernel.chains, ("nat", "DOCKER")], 7)
+    assert len(removal) > 3 and "KUBE-SERVICES" in declared(removal[0])
+    for batch in removal:
+        kernel.restore(batch)
+    assert kernel.chains == {}
+    assert removal_batches([("nat", "DOCKER")], 7) == []
+
+
 def test_route_localnet_only_for_node_ports_on_loopback() -> None:
     assert needs_route_localnet(state(web(*EPS)))
     assert not needs_route_localnet(state(web(*EPS), node_ips=("10.0.1.1",)))
@@ -139,7 +203,7 @@ def test_route_localnet_only_for_node_ports_on_loopback() -> None:
 
 
 def test_settings_are_validated_by_key_path() -> None:
-    assert Settings.parse({"netns": "kcore-x", "full_sync_every": 5}) == Settings("kcore-x", 5)
+    assert Settings.parse({"netns": "kcore-x", "full_sync_every": 5, "max_restore_rules": 0}) == Settings("kcore-x", 5, 0)
     assert Settings.parse({}, netns="dflt").netns == "dflt"
     with pytest.raises(ValueError, match=r"proxy\.iptables\.netns: not a network namespace name"):
         Settings.parse({"netns": "../etc"})
@@ -408,9 +472,9 @@ def net() -> Iterator[Net]:
 
 
 @contextlib.asynccontextmanager
-async def iptables_mode(net: Net) -> AsyncIterator[IptablesProxy]:
+async def iptables_mode(net: Net, **settings: Any) -> AsyncIterator[IptablesProxy]:
     mode = IptablesProxy()
-    await mode.kcore_proxy_start(settings={"netns": net.node}, context=None)
+    await mode.kcore_proxy_start(settings={"netns": net.node, **settings}, context=None)
     try:
         yield mode
     finally:
@@ -488,8 +552,9 @@ async def test_unready_endpoint_stops_getting_traffic_after_an_incremental_sync(
 @pytest.mark.root
 @root
 async def test_client_ip_affinity_pins_each_client_to_one_endpoint(net: Net) -> None:
-    async with iptables_mode(net) as mode:
+    async with iptables_mode(net, max_restore_rules=3) as mode:  # also: a sync split into several calls
         await mode.kcore_proxy_sync(state(web(*EPS, session_affinity=True, affinity_timeout_seconds=60)))
+        assert mode.restores > 3
         counts = net.get(CLUSTER_IP, 80, 60)
         assert len(counts) == 1 and sum(counts.values()) == 60 and next(iter(counts)).startswith("ep"), counts
         assert "-m recent --rcheck --seconds 60 --reap" in net.save("-t", "nat")
