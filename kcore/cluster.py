@@ -279,12 +279,18 @@ def check_components(host: Any, options: NodeOptions) -> None:
         check_dns_plugin(host, cfg)
 
 
-def start_proxy(options: NodeOptions, host: Any, client: ApiClient) -> Running:
-    """This node's service proxy (``[proxy] mode``)."""
+async def start_proxy(options: NodeOptions, host: Any, client: ApiClient) -> Running:
+    """This node's service proxy (``[proxy] mode``). The mode starts before this returns,
+    so bad mode settings (an unknown IPVS scheduler, say) stop kcore with their message."""
     from kcore.proxy.runner import ProxyRunner
 
     runner = ProxyRunner(client, host, options.config, node_name=options.node_name,
                          node_ips=(options.config.kubelet.node_ip,), data_dir=options.data_dir / "proxy")
+    try:
+        await runner.start()
+    except BaseException:
+        await client.close()
+        raise
     return _start("proxy", runner, client)
 
 
@@ -337,7 +343,7 @@ async def run(options: NodeOptions, stop: asyncio.Event | None = None) -> int:
                 running.append(start_kubelet(options, host, node_client, api))
                 if cfg.proxy.enabled:
                     proxy_client = local_client(api.url, pki, Identity(PROXY_USER), user_agent="kcore-proxy")
-                    running.append(start_proxy(options, host, proxy_client))
+                    running.append(await start_proxy(options, host, proxy_client))
         elif options.role == "agent":
             if not options.server_url or not options.token:
                 raise UserFacingError("kcore agent needs --server URL and --token TOKEN")
@@ -345,7 +351,7 @@ async def run(options: NodeOptions, stop: asyncio.Event | None = None) -> int:
             running.append(start_kubelet(options, host, client, None))
             if cfg.proxy.enabled:
                 proxy_client = agent_client(options.server_url, options.token, options.node_name)
-                running.append(start_proxy(options, host, proxy_client))
+                running.append(await start_proxy(options, host, proxy_client))
         log.warning("not available yet in this build", components=list(NOT_YET_AVAILABLE))
         log.info("kcore running", data_dir=str(options.data_dir),
                  components=[r.name for r in running])

@@ -73,3 +73,36 @@ def test_port_in_use_is_one_line(tmp_path: Path) -> None:
 def test_version() -> None:
     result = kcore("version")
     assert result.returncode == 0 and result.stdout.startswith("kcore ")
+
+
+def _up_with(tmp_path: Path, extra: str) -> subprocess.CompletedProcess[str]:
+    from support.cluster import host_safe_config
+
+    config = tmp_path / "kcore.toml"
+    config.write_text(host_safe_config(extra, apiserver={"bind_address": "127.0.0.1", "port": free_port()},
+                                       store={"backend": "memory"}))
+    return kcore("up", "--config", str(config), "--data-dir", str(tmp_path / "d"), timeout=60)
+
+
+def test_an_unknown_proxy_mode_stops_kcore_up_naming_the_installed_ones(tmp_path: Path) -> None:
+    result = _up_with(tmp_path, '[proxy]\nmode = "nftables"\n')
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("kcore: error: proxy.mode: no proxy mode 'nftables' is installed (installed: ")
+    assert "ipvs" in last and "userspace" in last
+
+
+def test_an_unknown_ipvs_scheduler_stops_kcore_up_naming_the_known_ones(tmp_path: Path) -> None:
+    result = _up_with(tmp_path, '[proxy]\nmode = "ipvs"\n[proxy.ipvs]\nscheduler = "fastest"\n')
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("kcore: error: ") and "fastest" in last
+    for known in ("rr", "wrr", "lc", "wlc", "sh", "dh", "sed", "nq"):
+        assert known in last
+
+
+def test_an_unknown_dns_plugin_stops_kcore_up(tmp_path: Path) -> None:
+    result = _up_with(tmp_path, '[dns]\nplugin = "bind9"\n')
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == \
+        "kcore: error: dns.plugin: no DNS plugin 'bind9' is installed (installed: coredns)"
