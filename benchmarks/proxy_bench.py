@@ -15,7 +15,7 @@ Data path (one run, every available mode, each against its own direct baseline):
 
 Per path: ``MB/s`` for one large transfer (``--mb``) and ``conn/s`` for
 sequential small request/response connections (``--seconds``). The paths of a
-group are measured in turn, ``--rounds`` times (3), so load from elsewhere on a
+group are measured in turn, ``--rounds`` times (5), so load from elsewhere on a
 shared machine hits them alike; the table gives medians and ``ratio`` = mode /
 direct of the same group.
 
@@ -87,10 +87,14 @@ class S(socketserver.ThreadingTCPServer):
 S((sys.argv[1], int(sys.argv[2])), H).serve_forever()
 """
 
-# The client: prints {"mbps": ..., "conns_per_s": ...}; "--probe" only checks one PING.
+# The client: prints {"mbps": ..., "conns_per_s": ...}; with mb = 0 it only checks one PING.
+# Each small connection ends with a reset (SO_LINGER 0) once the answer is in: at thousands of
+# connections/s a TIME_WAIT socket left on the server would otherwise meet a later connection's
+# reused (or, behind MASQUERADE --random-fully, randomly picked) port and stall it 1 s.
 CLIENT = r"""
-import json, socket, sys, time
+import json, socket, struct, sys, time
 host, port, mb, seconds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+RESET = struct.pack("ii", 1, 0)
 def ping():
     s = socket.create_connection((host, port), timeout=5)
     s.sendall(b"PING\n")
@@ -100,6 +104,7 @@ def ping():
         if not chunk:
             break
         data += chunk
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET)  # close with RST: no TIME_WAIT left behind
     s.close()
     if data != b"PONG\n":
         raise SystemExit(f"bad answer {data!r}")
@@ -456,7 +461,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=int, default=512, help="size of the large transfer, MiB")
     parser.add_argument("--seconds", type=float, default=3.0, help="connection-rate measuring time per path")
-    parser.add_argument("--rounds", type=int, default=3, help="measurements per path (medians are reported)")
+    parser.add_argument("--rounds", type=int, default=5, help="measurements per path (medians are reported)")
     parser.add_argument("--services", default="1000,10000", help="comma-separated service counts for sync time")
     parser.add_argument("--skip-datapath", action="store_true")
     parser.add_argument("--skip-sync", action="store_true")

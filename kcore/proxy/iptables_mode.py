@@ -34,7 +34,7 @@ proxy rules`` shows what it would install); syncs then succeed doing nothing.
 Settings (``[proxy.iptables]``): ``netns`` - run every iptables and sysctl
 command inside that named network namespace (``ip netns exec``; tests use it);
 ``full_sync_every`` (60) - a full sync every that many syncs;
-``max_restore_rules`` (5000; 0: never split) - rules per ``iptables-restore`` call.
+``max_restore_rules`` (2000; 0: never split) - rules per ``iptables-restore`` call.
 
 ``kcore_proxy_cleanup`` deletes the jumps and every chain the renderer owns
 (``owned_chain``), found by ``iptables-save``, so it also works in a process
@@ -53,6 +53,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kcore.errors import UserFacingError
 from kcore.hookspecs import hookimpl
 from kcore.log import get_logger
 from kcore.proxy.iptables import Chains, owned_chain, parse_chains, render_chains, render_iptables
@@ -208,11 +209,15 @@ def needs_route_localnet(state: ProxyState) -> bool:
 _NETNS_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,255}$")
 
 
+class IptablesSettingsError(UserFacingError, ValueError):
+    """A bad ``[proxy.iptables]`` setting; the message names the key."""
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     netns: str | None = None
     full_sync_every: int = 60
-    max_restore_rules: int = 5000
+    max_restore_rules: int = 2000
 
     @classmethod
     def parse(cls, raw: dict[str, Any] | None, *, netns: str | None = None) -> Settings:
@@ -222,22 +227,22 @@ class Settings:
         if "netns" in raw:
             value = raw.pop("netns")
             if not isinstance(value, str) or not _NETNS_NAME.match(value) or value in (".", ".."):
-                raise ValueError(f"proxy.iptables.netns: not a network namespace name (value: {value!r})")
+                raise IptablesSettingsError(f"proxy.iptables.netns: not a network namespace name (value: {value!r})")
             values["netns"] = value
         if "full_sync_every" in raw:
             value = raw.pop("full_sync_every")
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"proxy.iptables.full_sync_every: must be a positive integer (value: {value!r})")
+                raise IptablesSettingsError(f"proxy.iptables.full_sync_every: must be a positive integer (value: {value!r})")
             values["full_sync_every"] = value
         if "max_restore_rules" in raw:
             value = raw.pop("max_restore_rules")
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(
+                raise IptablesSettingsError(
                     f"proxy.iptables.max_restore_rules: must be a non-negative integer (value: {value!r})")
             values["max_restore_rules"] = value
         if raw:
             key = sorted(raw)[0]
-            raise ValueError(f"proxy.iptables.{key}: unknown setting (value: {raw[key]!r})")
+            raise IptablesSettingsError(f"proxy.iptables.{key}: unknown setting (value: {raw[key]!r})")
         return cls(**values)
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import secrets
 import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -34,6 +36,8 @@ class FakeIp:
     def __call__(self, cmd: Sequence[str]) -> str:
         cmd = list(cmd)
         self.calls.append(cmd)
+        if cmd[1] == "-n":
+            cmd = [cmd[0], *cmd[3:]]
         if cmd[1:] == ["-o", "addr", "show"]:
             return "".join(f"1: {dev}    inet {ip}/32 scope host {dev}\n" for ip, dev in self.present.items())
         verb, prefix, _, dev = cmd[2:]
@@ -174,6 +178,48 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+class Child:
+    """A process whose stdout lines arrive on a queue, so every wait is bounded."""
+
+    def __init__(self, cmd: list[str], log: Path) -> None:
+        self._log = log.open("w")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
+                                     text=True)
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.log = log
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.strip())
+        self.lines.put(None)
+
+    def wait_for(self, marker: str, timeout: float = 20) -> None:
+        seen = []
+        while True:
+            try:
+                line = self.lines.get(timeout=timeout)
+            except queue.Empty:
+                line = None
+            if line == marker:
+                return
+            if line is None:
+                raise AssertionError(f"no {marker!r} from the child; stdout: {seen}; stderr: {self.log.read_text()}")
+            seen.append(line)
+
+    def say(self, text: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text)
+        self.proc.stdin.flush()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._log.close()
+
+
 @pytest.mark.root
 @pytest.mark.skipif(_root_problem() is not None, reason=str(_root_problem()))
 @pytest.mark.parametrize("mode", ["userspace", "ipvs"])
@@ -181,25 +227,19 @@ def test_proxy_serves_a_non_local_cluster_ip_inside_a_namespace(netns: str, tmp_
     cluster_ip = f"10.96.{secrets.randbelow(250) + 1}.{secrets.randbelow(250) + 1}"
     script = tmp_path / "proxy.py"
     script.write_text(SCRIPT)
-    proc = subprocess.Popen(["ip", "netns", "exec", netns, sys.executable, str(script), mode, str(tmp_path),
-                             cluster_ip], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    child = Child(["ip", "netns", "exec", netns, sys.executable, str(script), mode, str(tmp_path), cluster_ip],
+                  tmp_path / "child.log")
     try:
-        assert proc.stdout is not None and proc.stdin is not None
-        line = proc.stdout.readline()
-        assert line.strip() == "ready", proc.stderr.read() if proc.stderr else ""
+        child.wait_for("ready")
         assert f"{cluster_ip}/32" in lo_addresses(netns)
         assert json.loads((tmp_path / f"{mode}-local-addresses.json").read_text())["addresses"] == [cluster_ip]
         got = subprocess.run(["ip", "netns", "exec", netns, "curl", "-sS", "-m", "5", f"http://{cluster_ip}/"],
                              capture_output=True, text=True, timeout=20)
         assert got.stdout == "backend", got.stderr
-        proc.stdin.write("\n")
-        proc.stdin.flush()
-        assert proc.stdout.readline().strip() == "clean"
-        assert proc.wait(timeout=20) == 0
+        child.say("\n")
+        child.wait_for("clean")
+        assert child.proc.wait(timeout=20) == 0
         assert f"{cluster_ip}/32" not in lo_addresses(netns)
         assert not (tmp_path / f"{mode}-local-addresses.json").exists()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        child.stop()

@@ -260,3 +260,51 @@ async def test_cleanup_closes_listeners_and_counts(backends: list[Backend]) -> N
     with pytest.raises(OSError):
         await asyncio.open_connection(ip, port)
     assert mode.proxy.table == {}
+
+
+class _UdpEcho(asyncio.DatagramProtocol):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        assert self.transport is not None
+        self.transport.sendto(self.name.encode() + b":" + data, addr)
+
+
+class _UdpClient(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.replies: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.replies.put_nowait(data)
+
+
+async def test_udp_flows_are_scheduled_and_counted_as_inactive() -> None:
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(lambda: _UdpEcho("u"), local_addr=("127.0.0.1", 0))
+    backend_port = transport.get_extra_info("sockname")[1]
+    mode = await start_mode("rr")
+    ip = "127.96.1.15"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((ip, 0))
+        port = s.getsockname()[1]
+    client_transport = None
+    try:
+        await mode.sync(ServicePort("kube-system", "dns", "dns", "UDP", ip, port,
+                                    endpoints=(Endpoint("127.0.0.1", backend_port),)))
+        client_transport, client = await loop.create_datagram_endpoint(_UdpClient, remote_addr=(ip, port))
+        client_transport.sendto(b"hello")
+        async with asyncio.timeout(WAIT):
+            assert await client.replies.get() == b"u:hello"
+        stats = mode.datapath.stats(VirtualServiceKey("UDP", ip, port), RealServerSpec("127.0.0.1", backend_port))
+        assert stats == (0, 1)  # a UDP flow shows as InActConn, as in the kernel
+    finally:
+        if client_transport is not None:
+            client_transport.close()
+        await mode.call("kcore_proxy_cleanup")
+        transport.close()
+    assert mode.datapath.stats(VirtualServiceKey("UDP", ip, port), RealServerSpec("127.0.0.1", backend_port)) == (0, 0)
