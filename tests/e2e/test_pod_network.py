@@ -114,9 +114,17 @@ def hello_service() -> str:
                                 "ports": [{"name": "web", "port": 80, "targetPort": "http"}]}})
 
 
-def test_services_answer_pods_and_the_node_by_cluster_ip_node_port_and_dns_name(tmp_path: Path, lab: NetLab) -> None:
-    host = lab.ns("host")
-    with running_cluster(tmp_path, netns=host, extra_config=FAST, timeout=60) as cluster:
+@pytest.mark.parametrize("mode", ["userspace", "iptables", "ipvs"])
+def test_services_answer_pods_and_the_node_by_cluster_ip_node_port_and_dns_name(
+        tmp_path: Path, lab: NetLab, mode: str) -> None:
+    host = lab.underlay(["host"])["host"]
+    node_ip = lab.hosts["host"]  # a real address: iptables cannot DNAT pods' traffic to loopback
+    # Like any host, a default route: the node's own connections to a ClusterIP are
+    # routed before iptables rewrites their destination.
+    lab.run(host, "ip", "route", "add", "default", "dev", "eth0")
+    config = FAST + f'node_ip = "{node_ip}"\n[apiserver]\nadvertise_address = "{node_ip}"\n' \
+        f'[proxy]\nmode = "{mode}"\n'
+    with running_cluster(tmp_path, netns=host, extra_config=config, bind_address=node_ip, timeout=60) as cluster:
         kubectl = Kubectl(cluster.kubeconfig, tmp_path / "cache", prefix=("ip", "netns", "exec", host))
         kubectl.run("apply", "-f", "-", input=hello_deployment("hello", 2))
         kubectl.run("apply", "-f", "-", input=hello_service())
@@ -138,8 +146,15 @@ def test_services_answer_pods_and_the_node_by_cluster_ip_node_port_and_dns_name(
         # From the node: ClusterIP, NodePort, and the cluster DNS.
         for _ in range(10):
             seen.add(lab.http_get(host, f"http://{cluster_ip}/"))
-            seen.add(lab.http_get(host, f"http://127.0.0.1:{node_port}/"))
+            seen.add(lab.http_get(host, f"http://{node_ip}:{node_port}/"))
         assert seen == set(ips), (seen, ips)  # both pods answered, nothing else did
+        rules = lab.run(host, "iptables-save", "-t", "nat").stdout
+        if mode == "iptables":  # the kernel does the forwarding: DNAT to the pods
+            assert "-A KUBE-SERVICES -d " + cluster_ip + "/32" in rules, rules
+            assert all(f"--to-destination {ip}:8080" in rules for ip in ips.values()), rules
+        else:  # a userspace data path listens on the ClusterIP, put on lo
+            assert "KUBE-SERVICES" not in rules
+            assert f"inet {cluster_ip}/32" in lab.run(host, "ip", "addr", "show", "dev", "lo").stdout
         answer = lab.run(host, "dig", "+short", f"@{dns_ip}", "hello.default.svc.cluster.local").stdout.split()
         assert answer == [cluster_ip]
         # kubectl port-forward reaches into the pod's own network namespace.
@@ -150,6 +165,9 @@ def test_services_answer_pods_and_the_node_by_cluster_ip_node_port_and_dns_name(
         finally:
             forward.process.terminate()
             forward.process.wait(timeout=10)
+    # kcore stopped: no service address, no proxy rule is left in the node.
+    assert "10.96." not in lab.run(host, "ip", "addr", "show", "dev", "lo").stdout
+    assert "KUBE-" not in lab.run(host, "iptables-save").stdout
 
 
 def test_a_broken_pod_network_is_attached_again(tmp_path: Path, lab: NetLab) -> None:
