@@ -14,10 +14,11 @@ Data path (one run, every available mode, each against its own direct baseline):
   are deleted at the end, also on failure.
 
 Per path: ``MB/s`` for one large transfer (``--mb``) and ``conn/s`` for
-sequential small request/response connections (``--seconds``). The paths of a
-group are measured in turn, ``--rounds`` times (5), so load from elsewhere on a
-shared machine hits them alike; the table gives medians and ``ratio`` = mode /
-direct of the same group.
+sequential small request/response connections (``--seconds`` per round). One
+client process measures the paths of a group in turn, ``--rounds`` times (5),
+so load from elsewhere on a shared machine hits them alike; the table gives
+medians, and ``ratio`` = mode / direct of the same group (the median of the
+per-round ratios).
 
 Sync time, for 1,000 and 10,000 services with 2-3 endpoints each (``--services``):
 
@@ -87,16 +88,20 @@ class S(socketserver.ThreadingTCPServer):
 S((sys.argv[1], int(sys.argv[2])), H).serve_forever()
 """
 
-# The client: prints {"mbps": ..., "conns_per_s": ...}; with mb = 0 it only checks one PING.
+# The client, for all the paths of a group in one process: argv is MB SECONDS ROUNDS HOST:PORT...
+# Each round makes one large transfer per path, then SECONDS of sequential small connections per
+# path, in turn, so load from elsewhere hits the paths alike; prints, per path, the list of
+# {"mbps", "conns_per_s"} per round. MB = 0 only checks that each path answers one PING.
 # Each small connection ends with a reset (SO_LINGER 0) once the answer is in: at thousands of
 # connections/s a TIME_WAIT socket left on the server would otherwise meet a later connection's
 # reused (or, behind MASQUERADE --random-fully, randomly picked) port and stall it 1 s.
 CLIENT = r"""
 import json, socket, struct, sys, time
-host, port, mb, seconds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+mb, seconds, rounds = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+targets = [(t.rsplit(":", 1)[0], int(t.rsplit(":", 1)[1])) for t in sys.argv[4:]]
 RESET = struct.pack("ii", 1, 0)
-def ping():
-    s = socket.create_connection((host, port), timeout=5)
+def ping(addr):
+    s = socket.create_connection(addr, timeout=5)
     s.sendall(b"PING\n")
     data = b""
     while True:
@@ -107,9 +112,9 @@ def ping():
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET)  # close with RST: no TIME_WAIT left behind
     s.close()
     if data != b"PONG\n":
-        raise SystemExit(f"bad answer {data!r}")
-def bulk(n):
-    s = socket.create_connection((host, port), timeout=10)
+        raise SystemExit(f"bad answer {data!r} from {addr}")
+def bulk(addr, n):
+    s = socket.create_connection(addr, timeout=10)
     buf = memoryview(bytearray(1 << 20))
     start = time.perf_counter()
     s.sendall(b"BULK %d\n" % n)
@@ -122,21 +127,30 @@ def bulk(n):
     elapsed = time.perf_counter() - start
     s.close()
     if got != n:
-        raise SystemExit(f"short transfer: {got} of {n}")
+        raise SystemExit(f"short transfer from {addr}: {got} of {n}")
     return n / elapsed / 1e6
+def rate(addr):
+    count, start = 0, time.perf_counter()
+    deadline = start + seconds
+    while time.perf_counter() < deadline:
+        ping(addr)
+        count += 1
+    return count / (time.perf_counter() - start)
+for addr in targets:
+    ping(addr)
 if mb == 0:
-    ping()
     raise SystemExit(0)
-bulk(16 << 20)
-mbps = bulk(mb << 20)
-for _ in range(50):
-    ping()
-count, deadline = 0, time.perf_counter() + seconds
-start = time.perf_counter()
-while time.perf_counter() < deadline:
-    ping()
-    count += 1
-print(json.dumps({"mbps": round(mbps, 1), "conns_per_s": round(count / (time.perf_counter() - start), 1)}))
+for addr in targets:
+    bulk(addr, 16 << 20)
+    for _ in range(50):
+        ping(addr)
+out = [[] for _ in targets]
+for _ in range(rounds):
+    mbps = [bulk(addr, mb << 20) for addr in targets]
+    conns = [rate(addr) for addr in targets]
+    for i in range(len(targets)):
+        out[i].append({"mbps": round(mbps[i], 1), "conns_per_s": round(conns[i], 1)})
+print(json.dumps(out))
 """
 
 # A userspace-socket mode in its own process: sync once, serve until stdin closes.
@@ -186,18 +200,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def client(host: str, port: int, mb: int, seconds: float, netns: str | None = None) -> dict[str, float]:
-    out = subprocess.run(in_netns(netns, [sys.executable, "-c", CLIENT, host, str(port), str(mb), str(seconds)]),
-                         capture_output=True, text=True, timeout=600)
+def client(targets: Sequence[tuple[str, int]], mb: int, seconds: float, rounds: int,
+           netns: str | None = None) -> list[list[dict[str, float]]]:
+    argv = [sys.executable, "-c", CLIENT, str(mb), str(seconds), str(rounds), *(f"{h}:{p}" for h, p in targets)]
+    out = subprocess.run(in_netns(netns, argv), capture_output=True, text=True, timeout=1800)
     if out.returncode != 0:
-        raise RuntimeError(f"client to {host}:{port} failed: {out.stderr.strip()[-500:]}")
+        raise RuntimeError(f"client to {targets} failed: {out.stderr.strip()[-500:]}")
     return json.loads(out.stdout)
 
 
 def wait_answering(host: str, port: int, netns: str | None = None, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
-        probe = subprocess.run(in_netns(netns, [sys.executable, "-c", CLIENT, host, str(port), "0", "0"]),
+        probe = subprocess.run(in_netns(netns, [sys.executable, "-c", CLIENT, "0", "0", "0", f"{host}:{port}"]),
                                capture_output=True, text=True)
         if probe.returncode == 0:
             return
@@ -308,22 +323,24 @@ def iptables_targets() -> Iterator[list[Target]]:
 
 
 def measure(targets: list[Target], mb: int, seconds: float, rounds: int) -> list[dict[str, Any]]:
-    """Round-robin over the targets ``rounds`` times (so drift on a shared machine hits
-    them alike); medians per target, ratios against the group's ``direct``."""
-    samples: dict[Target, list[dict[str, float]]] = {t: [] for t in targets}
-    for _ in range(rounds):
-        for target in targets:
-            samples[target].append(client(target.host, target.port, mb, seconds, target.netns))
+    """One client process measures the group's paths in turn, ``rounds`` times; the
+    table gives medians per path and ratios against the group's ``direct`` (the first),
+    each the median of the per-round ratios (paired samples, fair under drift)."""
+    netns = {t.netns for t in targets}
+    assert len(netns) == 1, "a group's paths are reached from one namespace"
+    samples = client([(t.host, t.port) for t in targets], mb, seconds, rounds, netns.pop())
+    direct = samples[0]
     rows = []
-    for target, got in samples.items():
-        rows.append({"path": target.path, "where": target.where,
-                     "mbps": round(statistics.median(g["mbps"] for g in got), 1),
-                     "conns_per_s": round(statistics.median(g["conns_per_s"] for g in got), 1),
-                     "samples": got})
-    direct = rows[0]
-    for row in rows:
-        row["mbps_ratio"] = round(row["mbps"] / direct["mbps"], 3)
-        row["conns_ratio"] = round(row["conns_per_s"] / direct["conns_per_s"], 3)
+    for target, got in zip(targets, samples):
+        rows.append({
+            "path": target.path, "where": target.where,
+            "mbps": round(statistics.median(g["mbps"] for g in got), 1),
+            "conns_per_s": round(statistics.median(g["conns_per_s"] for g in got), 1),
+            "mbps_ratio": round(statistics.median(g["mbps"] / d["mbps"] for g, d in zip(got, direct)), 3),
+            "conns_ratio": round(statistics.median(g["conns_per_s"] / d["conns_per_s"]
+                                                   for g, d in zip(got, direct)), 3),
+            "samples": got,
+        })
     return rows
 
 
@@ -445,14 +462,19 @@ def ms(value: float | None) -> str:
 
 
 def print_tables(paths: list[dict[str, Any]], syncs: list[dict[str, Any]]) -> None:
-    table(("path", "where", "MB/s", "ratio", "conn/s", "ratio"),
-          [(r["path"], r["where"], f"{r['mbps']:.0f}", f"{r['mbps_ratio']:.2f}",
-            f"{r['conns_per_s']:.0f}", f"{r['conns_ratio']:.2f}") for r in paths])
-    print()
+    if paths:
+        table(("path", "where", "MB/s", "ratio", "conn/s", "ratio"),
+              [(r["path"], r["where"], f"{r['mbps']:.0f}", f"{r['mbps_ratio']:.2f}",
+                f"{r['conns_per_s']:.0f}", f"{r['conns_ratio']:.2f}") for r in paths])
+    if paths and syncs:
+        print()
+    if not syncs:
+        return
     table(("mode", "services", "endpoints", "render ms", "1st sync ms", "1st restore ms", "calls", "1st lines",
            "incr sync ms", "incr restore ms", "incr lines", "no-op ms", "cleanup ms"),
           [(r["mode"], str(r["services"]), str(r["endpoints"]), ms(r.get("render_s")), ms(r["first_sync_s"]),
-            ms(r.get("first_restore_s")), str(r.get("first_calls", "-")), str(r.get("first_lines", "-")), ms(r["incr_sync_s"]),
+            ms(r.get("first_restore_s")), str(r.get("first_calls", "-")), str(r.get("first_lines", "-")),
+            ms(r["incr_sync_s"]),
             ms(r.get("incr_restore_s")), str(r.get("incr_lines", "-")), ms(r["noop_sync_s"]), ms(r["cleanup_s"]))
            for r in syncs])
 
@@ -460,7 +482,7 @@ def print_tables(paths: list[dict[str, Any]], syncs: list[dict[str, Any]]) -> No
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=int, default=512, help="size of the large transfer, MiB")
-    parser.add_argument("--seconds", type=float, default=3.0, help="connection-rate measuring time per path")
+    parser.add_argument("--seconds", type=float, default=1.0, help="connection-rate time per path and round")
     parser.add_argument("--rounds", type=int, default=5, help="measurements per path (medians are reported)")
     parser.add_argument("--services", default="1000,10000", help="comma-separated service counts for sync time")
     parser.add_argument("--skip-datapath", action="store_true")
@@ -491,8 +513,9 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_bytes(orjson.dumps({
         "benchmark": "proxy_bench",
-        "workload": f"one TCP service, {args.mb} MiB transfer and sequential 1-request connections "
-                    f"for {args.seconds}s per path, median of {args.rounds} rounds; sync of {args.services} services with 2-3 endpoints each",
+        "workload": f"one TCP service, per round and path a {args.mb} MiB transfer and {args.seconds}s of "
+                    f"sequential 1-request connections, {args.rounds} rounds; "
+                    f"sync of {args.services} services with 2-3 endpoints each",
         "iptables": sh("iptables", "--version").strip() if root else None,
         "python": sys.version.split()[0],
         "platform": platform.platform(),

@@ -232,7 +232,8 @@ class Settings:
         if "full_sync_every" in raw:
             value = raw.pop("full_sync_every")
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise IptablesSettingsError(f"proxy.iptables.full_sync_every: must be a positive integer (value: {value!r})")
+                raise IptablesSettingsError(
+                    f"proxy.iptables.full_sync_every: must be a positive integer (value: {value!r})")
             values["full_sync_every"] = value
         if "max_restore_rules" in raw:
             value = raw.pop("max_restore_rules")

@@ -167,7 +167,8 @@ def test_big_syncs_are_split_in_dependency_order_and_stay_valid_between_calls() 
     assert restore_batches(desired, None, (), 10_000) == [restore_input(desired, None)]
     assert restore_batches(desired, desired, (), 5) == []
 
-    kernel = Kernel({("nat", "KUBE-SVC-STALESTALESTALE1"): ["-A KUBE-SVC-STALESTALESTALE1 -j KUBE-SEP-STALESTALESTALE1"],
+    kernel = Kernel({("nat", "KUBE-SVC-STALESTALESTALE1"):
+                     ["-A KUBE-SVC-STALESTALESTALE1 -j KUBE-SEP-STALESTALESTALE1"],
                      ("nat", "KUBE-SEP-STALESTALESTALE1"): []})
     kernel.chains[("nat", "KUBE-SERVICES")] = ["-A KUBE-SERVICES -d 10.96.9.9 -j KUBE-SVC-STALESTALESTALE1"]
     batches = restore_batches(desired, None, list(kernel.chains), 20)
@@ -203,7 +204,8 @@ def test_route_localnet_only_for_node_ports_on_loopback() -> None:
 
 
 def test_settings_are_validated_by_key_path() -> None:
-    assert Settings.parse({"netns": "kcore-x", "full_sync_every": 5, "max_restore_rules": 0}) == Settings("kcore-x", 5, 0)
+    parsed = Settings.parse({"netns": "kcore-x", "full_sync_every": 5, "max_restore_rules": 0})
+    assert parsed == Settings("kcore-x", 5, 0)
     assert Settings.parse({}, netns="dflt").netns == "dflt"
     with pytest.raises(ValueError, match=r"proxy\.iptables\.netns: not a network namespace name"):
         Settings.parse({"netns": "../etc"})
