@@ -316,8 +316,8 @@ def kcore_proxy_render_rules(state: Any) -> str | None:
 def kcore_proxy_cleanup() -> None:
     """Remove every rule and listener this mode installed.
 
-    Called on the configured mode at shutdown and by ``kcore proxy cleanup``,
-    and on the previous mode when the mode changes.
+    Called on the configured mode at shutdown, and on the previous mode (a fresh,
+    never started instance) when the mode changes.
 
     :returns: nothing; the return value is ignored.
     """

@@ -142,6 +142,18 @@ class PodStreams:
         except aiohttp.ClientError as exc:
             raise errors.bad_request(f"cannot reach the kubelet of node {node}: {exc}") from None
 
+    async def _connect_kubelet(self, url: str, node: str, params: Any, headers: dict[str, str],
+                               protocols: list[str]) -> aiohttp.ClientWebSocketResponse:
+        """A WebSocket to a node's kubelet; its refusal becomes a 400 naming the node."""
+        try:
+            return await self.session().ws_connect(url, params=params, headers=headers, protocols=protocols,
+                                                   max_msg_size=0, autoping=True)
+        except aiohttp.WSServerHandshakeError as exc:
+            message = (exc.headers or {}).get("X-Kcore-Error") or exc.message
+            raise errors.bad_request(f"kubelet of node {node}: {message}") from None
+        except aiohttp.ClientError as exc:
+            raise errors.bad_request(f"cannot reach the kubelet of node {node}: {exc}") from None
+
     # -- exec ---------------------------------------------------------------------------------
 
     async def exec(self, request: web.Request, pod: Obj, container: str,
@@ -167,28 +179,8 @@ class PodStreams:
         node = pod["spec"]["nodeName"]
         offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
         protocols = [p for p in offered if p in SUBPROTOCOLS] or list(SUBPROTOCOLS)
-        try:
-            upstream = await self.session().ws_connect(
-                url, params=options.query(), headers=headers, protocols=protocols,
-                max_msg_size=0, autoping=True)
-        except aiohttp.WSServerHandshakeError as exc:
-            message = (exc.headers or {}).get("X-Kcore-Error") or exc.message
-            raise errors.bad_request(f"kubelet of node {node}: {message}") from None
-        except aiohttp.ClientError as exc:
-            raise errors.bad_request(f"cannot reach the kubelet of node {node}: {exc}") from None
-        downstream = web.WebSocketResponse(protocols=(upstream.protocol,) if upstream.protocol else (),
-                                           max_msg_size=0, autoping=True)
-        try:
-            await downstream.prepare(request)
-            await _relay(downstream, upstream)
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
-        finally:
-            with contextlib.suppress(Exception):
-                await upstream.close()
-            with contextlib.suppress(Exception):
-                await downstream.close()
-        return downstream
+        upstream = await self._connect_kubelet(url, node, options.query(), headers, protocols)
+        return await _serve_relay(request, upstream)
 
 
     # -- port-forward -------------------------------------------------------------------------
@@ -210,15 +202,7 @@ class PodStreams:
             protocols = [TUNNEL_PROTOCOL]
         else:
             protocols = [p for p in offered_protocols(request) if p in CHANNEL_PROTOCOLS] or list(CHANNEL_PROTOCOLS)
-        try:
-            upstream = await self.session().ws_connect(
-                url, params=list(request.query.items()), headers=headers, protocols=protocols,
-                max_msg_size=0, autoping=True)
-        except aiohttp.WSServerHandshakeError as exc:
-            message = (exc.headers or {}).get("X-Kcore-Error") or exc.message
-            raise errors.bad_request(f"kubelet of node {node}: {message}") from None
-        except aiohttp.ClientError as exc:
-            raise errors.bad_request(f"cannot reach the kubelet of node {node}: {exc}") from None
+        upstream = await self._connect_kubelet(url, node, list(request.query.items()), headers, protocols)
         if mode == "spdy":
             try:
                 raw = await accept_raw_spdy(request)
@@ -228,19 +212,7 @@ class PodStreams:
                 with contextlib.suppress(Exception):
                     await upstream.close()
             return raw.response
-        downstream = web.WebSocketResponse(protocols=(upstream.protocol,) if upstream.protocol else (),
-                                           max_msg_size=0, autoping=True)
-        try:
-            await downstream.prepare(request)
-            await _relay(downstream, upstream)
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
-        finally:
-            with contextlib.suppress(Exception):
-                await upstream.close()
-            with contextlib.suppress(Exception):
-                await downstream.close()
-        return downstream
+        return await _serve_relay(request, upstream)
 
 
 def _kubelet_error(node: str, status: int, body: bytes) -> str:
@@ -249,6 +221,23 @@ def _kubelet_error(node: str, status: int, body: bytes) -> str:
     except (orjson.JSONDecodeError, AttributeError):
         message = body.decode("utf-8", "replace").strip()
     return message or f"the kubelet of node {node} answered {status}"
+
+
+async def _serve_relay(request: web.Request, upstream: aiohttp.ClientWebSocketResponse) -> web.WebSocketResponse:
+    """Answer the client's WebSocket with the kubelet's subprotocol and relay both ways."""
+    downstream = web.WebSocketResponse(protocols=(upstream.protocol,) if upstream.protocol else (),
+                                       max_msg_size=0, autoping=True)
+    try:
+        await downstream.prepare(request)
+        await _relay(downstream, upstream)
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        with contextlib.suppress(Exception):
+            await upstream.close()
+        with contextlib.suppress(Exception):
+            await downstream.close()
+    return downstream
 
 
 async def _relay(downstream: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse) -> None:

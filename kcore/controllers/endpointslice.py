@@ -254,6 +254,48 @@ def _unique(slices: list[Obj]) -> list[Obj]:
 # ---------------------------------------------------------------- the controller
 
 
+async def write_slices(slices: Any, written: WrittenVersions, key: str, creates: list[Obj], updates: list[Obj],
+                       deletes: list[Obj]) -> float | None:
+    """Creations, then updates, then deletions (consumers never see a gap); every write is
+    recorded in ``written`` under ``key``. The first hard failure is raised at the end;
+    a conflict returns the stale-cache retry delay."""
+    namespace, _name = split_key(key)
+    failure: Exception | None = None
+    stale = False
+    for body in creates:
+        try:
+            created = await slices.create(body, namespace=namespace)
+        except ApiStatusError as exc:
+            failure = failure or exc
+            continue
+        written.record(key, object_key(created), created["metadata"].get("resourceVersion"))
+    for updated in updates:
+        try:
+            result = await slices.update(updated)
+        except ApiStatusError as exc:
+            if exc.code in (404, 409):  # changed under us: the cache will show it
+                stale = True
+                continue
+            failure = failure or exc
+            continue
+        written.record(key, object_key(result), result["metadata"].get("resourceVersion"))
+    for endpoint_slice in deletes:
+        meta = endpoint_slice["metadata"]
+        try:
+            await slices.delete(meta["name"], meta.get("namespace"), missing_ok=True,
+                                preconditions={"uid": meta.get("uid")} if meta.get("uid") else None)
+        except ApiStatusError as exc:
+            if exc.code == 409:
+                stale = True
+                continue
+            failure = failure or exc
+            continue
+        written.record(key, object_key(endpoint_slice), None)
+    if failure is not None:
+        raise failure
+    return STALE_CACHE_RETRY if stale else None
+
+
 class EndpointSliceController(ServicePodController):
     """Keeps the ``discovery.k8s.io/v1`` EndpointSlices of every Service with a selector."""
 
@@ -307,41 +349,7 @@ class EndpointSliceController(ServicePodController):
         return None
 
     async def _write(self, key: str, creates: list[Obj], updates: list[Obj], deletes: list[Obj]) -> float | None:
-        """Creations, then updates, then deletions; the first hard failure is raised at the end."""
-        namespace, _name = split_key(key)
-        failure: Exception | None = None
-        stale = False
-        for body in creates:
-            try:
-                created = await self.slices.create(body, namespace=namespace)
-            except ApiStatusError as exc:
-                failure = failure or exc
-                continue
-            self.written.record(key, object_key(created), created["metadata"].get("resourceVersion"))
-        for updated in updates:
-            try:
-                result = await self.slices.update(updated)
-            except ApiStatusError as exc:
-                if exc.code in (404, 409):  # changed under us: the cache will show it
-                    stale = True
-                    continue
-                failure = failure or exc
-                continue
-            self.written.record(key, object_key(result), result["metadata"].get("resourceVersion"))
-        for endpoint_slice in deletes:
-            meta = endpoint_slice["metadata"]
-            try:
-                await self.slices.delete(meta["name"], meta.get("namespace"), missing_ok=True,
-                                         preconditions={"uid": meta.get("uid")} if meta.get("uid") else None)
-            except ApiStatusError as exc:
-                if exc.code == 409:
-                    stale = True
-                    continue
-                failure = failure or exc
-                continue
-            self.written.record(key, object_key(endpoint_slice), None)
+        result = await write_slices(self.slices, self.written, key, creates, updates, deletes)
         log.debug("synced endpoint slices", service=key, created=len(creates), updated=len(updates),
                   deleted=len(deletes))
-        if failure is not None:
-            raise failure
-        return STALE_CACHE_RETRY if stale else None
+        return result

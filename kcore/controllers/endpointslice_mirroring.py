@@ -41,10 +41,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kcore.client import ApiClient, ApiStatusError, Controller, EventRecorder, Informer, InformerFactory
-from kcore.client.informer import object_key, split_key
+from kcore.client import ApiClient, Controller, EventRecorder, Informer, InformerFactory
+from kcore.client.informer import object_key
 from kcore.controllers.endpoints import STALE_CACHE_RETRY, WrittenVersions, normalized, port_set_key
-from kcore.controllers.endpointslice import MANAGED_BY_LABEL, SERVICE_NAME_LABEL
+from kcore.controllers.endpointslice import MANAGED_BY_LABEL, SERVICE_NAME_LABEL, write_slices
 from kcore.log import get_logger
 
 Obj = dict[str, Any]
@@ -417,41 +417,7 @@ class EndpointSliceMirroringController(Controller):
                                       "skipped")
 
     async def _write(self, key: str, creates: list[Obj], updates: list[Obj], deletes: list[Obj]) -> float | None:
-        """Creations, then updates, then deletions; the first hard failure is raised at the end."""
-        namespace, _name = split_key(key)
-        failure: Exception | None = None
-        stale = False
-        for body in creates:
-            try:
-                created = await self.slices.create(body, namespace=namespace)
-            except ApiStatusError as exc:
-                failure = failure or exc
-                continue
-            self.written.record(key, object_key(created), created["metadata"].get("resourceVersion"))
-        for updated in updates:
-            try:
-                result = await self.slices.update(updated)
-            except ApiStatusError as exc:
-                if exc.code in (404, 409):  # changed under us: the cache will show it
-                    stale = True
-                    continue
-                failure = failure or exc
-                continue
-            self.written.record(key, object_key(result), result["metadata"].get("resourceVersion"))
-        for endpoint_slice in deletes:
-            meta = endpoint_slice["metadata"]
-            try:
-                await self.slices.delete(meta["name"], meta.get("namespace"), missing_ok=True,
-                                         preconditions={"uid": meta.get("uid")} if meta.get("uid") else None)
-            except ApiStatusError as exc:
-                if exc.code == 409:
-                    stale = True
-                    continue
-                failure = failure or exc
-                continue
-            self.written.record(key, object_key(endpoint_slice), None)
+        result = await write_slices(self.slices, self.written, key, creates, updates, deletes)
         log.debug("mirrored endpoint slices", endpoints=key, created=len(creates), updated=len(updates),
                   deleted=len(deletes))
-        if failure is not None:
-            raise failure
-        return STALE_CACHE_RETRY if stale else None
+        return result

@@ -10,31 +10,17 @@ import json
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from support.cluster import RunningAgent, RunningCluster, running_cluster, start_agent, stop_agent
 from support.kubectl import Kubectl
+from support.pods import FETCH, HELLO_SERVER
 from support.netlab import NetLab, require_root, sh, wait_until
 
 pytestmark = [pytest.mark.root, pytest.mark.slow,
               pytest.mark.skipif(require_root() is not None, reason=str(require_root()))]
 
-HELLO_SERVER = """
-import http.server, os
-class Hello(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = os.environ["HOSTNAME"].encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-http.server.ThreadingHTTPServer(("", 8080), Hello).serve_forever()
-"""
-FETCH = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())"
 NODES = {"node-1": "h1", "node-2": "h2", "node-3": "h3"}
 
 

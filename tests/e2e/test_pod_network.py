@@ -17,26 +17,13 @@ import pytest
 
 from support.cluster import running_cluster
 from support.kubectl import Kubectl
+from support.pods import FETCH, HELLO_SERVER
 from support.netlab import NetLab, pod_namespaces, require_root, wait_until
 
 pytestmark = [pytest.mark.root, pytest.mark.slow,
               pytest.mark.skipif(require_root() is not None, reason=str(require_root()))]
 
 # Answers every GET with the pod's name (HOSTNAME is set by the kubelet).
-HELLO_SERVER = """
-import http.server, os
-class Hello(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = os.environ["HOSTNAME"].encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-http.server.ThreadingHTTPServer(("", 8080), Hello).serve_forever()
-"""
-
 FAST = "[kubelet]\nprobe_period_scale = 0.2\nrelist_period_seconds = 0.5\n"
 
 
@@ -103,9 +90,6 @@ def test_pods_of_one_deployment_share_a_port_on_their_own_addresses(tmp_path: Pa
     # kcore stopped: its pods, their namespaces, and the bridge are gone.
     links = lab.run(host, "ip", "-o", "link", "show").stdout
     assert "cni0" not in links and "veth" not in links, links
-
-
-FETCH = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())"
 
 
 def hello_service() -> str:

@@ -20,23 +20,12 @@ import pytest
 
 from support.cluster import free_port, kcore_command
 from support.kubectl import Kubectl
+from support.pods import HELLO_SERVER
 from support.netlab import wait_until
 
 NOBODY = 65534
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
                                                    reason="needs root to become an ordinary user (setpriv)")]
-
-SERVER = """
-import http.server, os, sys
-class Hello(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = os.environ["HOSTNAME"].encode()
-        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a): pass
-http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Hello).serve_forever()
-"""
-
 
 @pytest.fixture
 def home() -> Iterator[Path]:
@@ -73,7 +62,7 @@ def test_an_ordinary_user_gets_loopback_services_and_dns(tmp_path: Path, home: P
         kubectl.run("apply", "-f", "-", input=json.dumps({
             "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "hello", "labels": {"app": "hello"}},
             "spec": {"containers": [{"name": "web", "image": "python:3",
-                                     "command": ["python3", "-c", SERVER, str(app_port)],
+                                     "command": ["python3", "-c", HELLO_SERVER, str(app_port), "127.0.0.1"],
                                      "ports": [{"containerPort": app_port}],
                                      "readinessProbe": {"tcpSocket": {"port": app_port}, "periodSeconds": 1}}]}}))
         kubectl.run("apply", "-f", "-", input=json.dumps({
