@@ -201,3 +201,32 @@ def test_an_exhausted_node_subnet_is_a_pod_event_and_frees_up_on_delete(tmp_path
             pod = json.loads(kubectl("get", "pod", starved, "-o", "json"))
             return pod["status"].get("podIP") == address
         wait_until(starved_got_the_address, timeout=60, what="the waiting pod networked once the address is free")
+
+
+def test_pods_keep_their_addresses_across_a_kubelet_restart(tmp_path: Path, lab: NetLab) -> None:
+    host = lab.ns("host")
+    config = FAST + "stop_pods_on_shutdown = false\n"  # a restart adopts the running pods
+    with running_cluster(tmp_path, netns=host, extra_config=config, timeout=60) as cluster:
+        kubectl = Kubectl(cluster.kubeconfig, tmp_path / "cache", prefix=("ip", "netns", "exec", host))
+        kubectl.run("apply", "-f", "-", input=hello_deployment("hello", 2))
+        before = running_pod_ips(kubectl, "hello", 2)
+        subnet = json.loads(kubectl("get", "node", "node-1", "-o", "json"))["spec"]["podCIDR"]
+    # kcore is down; its pods run on, each in its namespace, on its address.
+    for name, ip in before.items():
+        assert lab.http_get(host, f"http://{ip}:8080/") == name
+    cluster.kubeconfig.unlink()
+    with running_cluster(tmp_path, netns=host, extra_config=config, timeout=60) as cluster:
+        kubectl = Kubectl(cluster.kubeconfig, tmp_path / "cache", prefix=("ip", "netns", "exec", host))
+        assert json.loads(kubectl("get", "node", "node-1", "-o", "json"))["spec"]["podCIDR"] == subnet
+        assert running_pod_ips(kubectl, "hello", 2) == before
+        kubectl("scale", "deployment", "hello", "--replicas=3")
+        after = running_pod_ips(kubectl, "hello", 3)
+        assert len(set(after.values())) == 3 and set(before.values()) < set(after.values())
+        ipam = cluster.data_dir / "cni" / "ipam" / subnet.replace("/", "-")
+        held = sorted(p.name for p in ipam.iterdir() if p.name.startswith("10.244."))
+        assert held == sorted(after.values())  # nothing leaked, nothing handed out twice
+        for name, ip in after.items():
+            assert lab.http_get(host, f"http://{ip}:8080/") == name
+        kubectl("delete", "deployment", "hello")
+        wait_until(lambda: not pod_namespaces() - lab.before, timeout=40, what="the pods' namespaces removed")
+        assert not [p for p in ipam.iterdir() if p.name.startswith("10.244.")]

@@ -78,8 +78,12 @@ class RunningCluster:
 
 
 def in_netns(netns: str | None) -> list[str]:
-    """The command prefix that runs a program inside ``netns`` (none for the host)."""
-    return ["ip", "netns", "exec", netns] if netns else []
+    """The command prefix that runs a program inside ``netns`` (none for the host).
+
+    ``nsenter --net`` rather than ``ip netns exec``: kcore keeps the host's mount
+    namespace, as it would on a real node, so the pod namespaces it mounts under
+    /run/netns outlive it (a restarted kcore finds its pods' namespaces)."""
+    return ["nsenter", f"--net=/run/netns/{netns}", "--"] if netns else []
 
 
 def kcore_command() -> list[str]:
