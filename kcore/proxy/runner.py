@@ -9,9 +9,10 @@ through ``kcore_proxy_sync``. A failed sync is logged and retried after
 ``retry_seconds``.
 
 Switching modes: the mode that ran last is recorded in ``<data_dir>/proxy-mode``.
-When the runner starts with a different mode, it first calls the previous
-mode's ``kcore_proxy_cleanup`` (so its rules or listeners do not linger), then
-records the new one. ``stop()`` calls the current mode's cleanup.
+When the runner starts with a different mode, it first starts the previous mode
+(its own settings, this node's context, no sync) and calls its
+``kcore_proxy_cleanup`` (so its rules, listeners and addresses do not linger),
+then records the new one. ``stop()`` calls the current mode's cleanup.
 
 ``fetch_state`` and ``render_rules`` serve ``kcore proxy rules``: one list of
 each kind, and the mode's ``kcore_proxy_render_rules``. ``mode = "iptables"``
@@ -163,12 +164,25 @@ class ProxyRunner:
             return None
         return text or None
 
+    def _context(self) -> ProxyContext:
+        return ProxyContext(
+            node_name=self.node_name, node_ips=self.node_ips, data_dir=self.data_dir,
+            cluster_cidr=self.config.network.cluster_cidr, service_cidr=self.config.proxy.service_cidr,
+            log=log,
+        )
+
     async def _cleanup_previous(self) -> None:
         previous = self.previous_mode()
         if previous is not None and previous != self.mode:
             log.info("proxy mode changed, cleaning up the previous mode", previous=previous, mode=self.mode)
             try:
                 if self.host.has_hook(GROUP, previous, "kcore_proxy_cleanup"):
+                    # Started first, with its own settings and this node's context, so it
+                    # knows where its rules and addresses are (its namespace, its state files).
+                    if self.host.has_hook(GROUP, previous, "kcore_proxy_start"):
+                        await self.host.acall_driver(GROUP, previous, "kcore_proxy_start",
+                                                     settings=self.config.proxy.plugin_settings(previous),
+                                                     context=self._context())
                     await self.host.acall_driver(GROUP, previous, "kcore_proxy_cleanup")
             except PluginError as exc:
                 log.warning("cannot clean up the previous proxy mode", previous=previous, error=str(exc))
@@ -190,14 +204,9 @@ class ProxyRunner:
             )
         await self._cleanup_previous()
         if self.host.has_hook(GROUP, self.mode, "kcore_proxy_start"):
-            context = ProxyContext(
-                node_name=self.node_name, node_ips=self.node_ips, data_dir=self.data_dir,
-                cluster_cidr=self.config.network.cluster_cidr, service_cidr=self.config.proxy.service_cidr,
-                log=log,
-            )
             await self.host.acall_driver(GROUP, self.mode, "kcore_proxy_start",
                                          settings=self.config.proxy.plugin_settings(self.mode),
-                                         context=context)
+                                         context=self._context())
         self._started = True
         await self.factory.start()
 

@@ -291,7 +291,9 @@ async def test_switching_modes_cleans_up_the_previous_mode(api: Api, backends: B
     runner = make_runner(api, host, "userspace", tmp_path)
     async with running(runner):
         assert fake.cleanups == 1
-        assert fake.starts == [] and fake.states == []  # only cleaned up, never driven
+        # Started (to learn its settings and this node's context), cleaned up, never driven.
+        assert len(fake.starts) == 1 and fake.states == []
+        assert fake.starts[0][1].data_dir == tmp_path
         assert (tmp_path / "proxy-mode").read_text().strip() == "userspace"
     assert fake.cleanups == 1
 
