@@ -26,11 +26,11 @@ from kcore.log import get_logger
 
 log = get_logger("proxy.addresses")
 
-Runner = Callable[[Sequence[str]], str]
+Runner = Callable[[Sequence[str], str | None], str]
 
 
-def _run(cmd: Sequence[str]) -> str:
-    done = subprocess.run(list(cmd), capture_output=True, text=True, timeout=30)
+def _run(cmd: Sequence[str], stdin: str | None = None) -> str:
+    done = subprocess.run(list(cmd), input=stdin, capture_output=True, text=True, timeout=60)
     if done.returncode != 0:
         raise OSError(f"{' '.join(cmd)}: {done.stderr.strip() or f'exit {done.returncode}'}")
     return done.stdout
@@ -91,9 +91,9 @@ class LocalAddresses:
 
     # -- ip -------------------------------------------------------------------
 
-    def _ip(self, *args: str) -> str:
+    def _ip(self, *args: str, stdin: str | None = None) -> str:
         prefix = ["ip", "-n", self.netns] if self.netns else ["ip"]
-        return self._runner([*prefix, *args])
+        return self._runner([*prefix, *args], stdin)
 
     def host_addresses(self) -> set[str]:
         """Every address on every interface (of the namespace)."""
@@ -110,17 +110,15 @@ class LocalAddresses:
     def _prefix(ip: str) -> str:
         return f"{ip}/{ipaddress.ip_address(ip).max_prefixlen}"
 
-    def _add(self, ip: str) -> None:
-        self._ip("addr", "add", self._prefix(ip), "dev", self.device)
-        log.info("service address added", address=ip, device=self.device, netns=self.netns)
-
-    def _remove(self, ip: str) -> None:
+    def _batch(self, verb: str, ips: list[str]) -> None:
+        """``ip addr <verb>`` for many addresses in one process (``-batch``): a sync of
+        thousands of services is one command, not thousands. ``-force`` goes on past a
+        failing line; the caller reads the addresses back to see what took."""
+        lines = "".join(f"addr {verb} {self._prefix(ip)} dev {self.device}\n" for ip in ips)
         try:
-            self._ip("addr", "del", self._prefix(ip), "dev", self.device)
+            self._ip("-force", "-batch", "-", stdin=lines)
         except OSError as exc:
-            if "Cannot assign" not in str(exc):  # already gone: nothing to do
-                raise
-        log.info("service address removed", address=ip, device=self.device, netns=self.netns)
+            log.warning("some service address changes failed", verb=verb, error=str(exc))
 
     # -- the two operations ---------------------------------------------------
 
@@ -132,25 +130,31 @@ class LocalAddresses:
         if not want and not self.owned:
             return errors
         present = self.host_addresses()
-        for ip in sorted(want):
-            if ip in present:
-                continue  # ours already, or someone else's (usable as it is, never ours to remove)
-            try:
-                self._add(ip)
-            except OSError as exc:
-                errors[ip] = str(exc)
-                log.error("cannot add a service address", address=ip, error=str(exc))
-                continue
-            self.owned.add(ip)
-        for ip in sorted(self.owned - want):
-            try:
-                if ip in present:
-                    self._remove(ip)
-            except OSError as exc:
-                errors[ip] = str(exc)
-                log.error("cannot remove a service address", address=ip, error=str(exc))
-                continue
-            self.owned.discard(ip)
+        # Present already: ours, or someone else's (usable as it is, never ours to remove).
+        adds = sorted(want - present)
+        removes = sorted((self.owned - want) & present)
+        self.owned -= (self.owned - want) - present  # gone meanwhile: nothing to remove
+        if adds:
+            self._batch("add", adds)
+        if removes:
+            self._batch("del", removes)
+        if adds or removes:
+            now = self.host_addresses()
+            for ip in adds:
+                if ip in now:
+                    self.owned.add(ip)
+                else:
+                    errors[ip] = f"could not add {ip} to {self.device}"
+            for ip in removes:
+                if ip in now:
+                    errors[ip] = f"could not remove {ip} from {self.device}"
+                else:
+                    self.owned.discard(ip)
+            for ip, reason in errors.items():
+                log.error("service address change failed", address=ip, reason=reason)
+            log.info("service addresses synced", added=len(adds) - sum(ip in errors for ip in adds),
+                     removed=len(removes) - sum(ip in errors for ip in removes), device=self.device,
+                     netns=self.netns)
         self._save()
         return errors
 

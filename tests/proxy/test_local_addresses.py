@@ -32,22 +32,24 @@ class FakeIp:
     def __init__(self, *present: str) -> None:
         self.present = {ip: "eth0" for ip in present}
         self.calls: list[list[str]] = []
+        self.refuse: set[str] = set()
 
-    def __call__(self, cmd: Sequence[str]) -> str:
+    def __call__(self, cmd: Sequence[str], stdin: str | None = None) -> str:
         cmd = list(cmd)
-        self.calls.append(cmd)
         if cmd[1] == "-n":
             cmd = [cmd[0], *cmd[3:]]
         if cmd[1:] == ["-o", "addr", "show"]:
+            self.calls.append(list(cmd))
             return "".join(f"1: {dev}    inet {ip}/32 scope host {dev}\n" for ip, dev in self.present.items())
-        verb, prefix, _, dev = cmd[2:]
-        ip = prefix.split("/")[0]
-        if verb == "add":
-            self.present[ip] = dev
-        elif ip in self.present:
-            del self.present[ip]
-        else:
-            raise OSError("RTNETLINK answers: Cannot assign requested address")
+        assert cmd[1:] == ["-force", "-batch", "-"] and stdin is not None
+        for line in stdin.splitlines():  # one call per batch line, as `ip addr ...` would be
+            _addr, verb, prefix, _dev, dev = line.split()
+            self.calls.append(["ip", "addr", verb, prefix, "dev", dev])
+            ip = prefix.split("/")[0]
+            if verb == "add" and ip not in self.refuse:
+                self.present[ip] = dev
+            elif ip in self.present:
+                del self.present[ip]
         return ""
 
 
@@ -86,8 +88,13 @@ def test_nothing_to_do_runs_nothing() -> None:
 
 def test_netns_prefixes_every_command() -> None:
     fake = FakeIp()
-    LocalAddresses(None, netns="kcore-x", runner=fake).ensure(["10.96.0.1"])
-    assert all(call[:3] == ["ip", "-n", "kcore-x"] for call in fake.calls)
+    seen: list[list[str]] = []
+
+    def recording(cmd: Sequence[str], stdin: str | None = None) -> str:
+        seen.append(list(cmd))
+        return fake(cmd, stdin)
+    LocalAddresses(None, netns="kcore-x", runner=recording).ensure(["10.96.0.1"])
+    assert seen and all(call[:3] == ["ip", "-n", "kcore-x"] for call in seen)
 
 
 # -- inside a network namespace (root) --------------------------------------------
@@ -243,3 +250,23 @@ def test_proxy_serves_a_non_local_cluster_ip_inside_a_namespace(netns: str, tmp_
         assert not (tmp_path / f"{mode}-local-addresses.json").exists()
     finally:
         child.stop()
+
+
+def test_many_addresses_are_one_batch_and_a_refused_one_is_reported(tmp_path: Path) -> None:
+    fake = FakeIp()
+    fake.refuse = {"10.96.0.7"}
+    batches: list[str] = []
+
+    def recording(cmd: Sequence[str], stdin: str | None = None) -> str:
+        if stdin is not None:
+            batches.append(stdin)
+        return fake(cmd, stdin)
+    addrs = LocalAddresses(tmp_path / "state.json", runner=recording)
+    wanted = [f"10.96.0.{i}" for i in range(1, 201)]
+    errors = addrs.ensure(wanted)
+    assert len(batches) == 1 and batches[0].count("\n") == 200
+    assert errors == {"10.96.0.7": "could not add 10.96.0.7 to lo"}
+    assert addrs.owned == set(wanted) - {"10.96.0.7"}
+    fake.refuse.clear()
+    assert addrs.ensure(wanted) == {}  # retried at the next sync
+    assert addrs.owned == set(wanted)
