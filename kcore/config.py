@@ -86,7 +86,9 @@ class ApiServerConfig(Section):
     bind_address: str = "0.0.0.0"
     port: int = Field(6443, ge=0, le=65535)
     insecure_http: bool = Field(False, description="serve plain HTTP (loopback only)")
-    advertise_address: str | None = None
+    advertise_address: str | None = Field(None, description=(
+        "the address nodes and pods reach the API on (the kubernetes Service's endpoint); "
+        "default: bind_address when it is a specific address, else 127.0.0.1"))
     max_request_body_bytes: int = Field(3 * 1024 * 1024, ge=1024)
     max_inflight_requests: int = Field(400, ge=1)
     token_ttl_seconds: int = Field(3600, ge=60)

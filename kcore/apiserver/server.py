@@ -154,8 +154,12 @@ class ApiServer:
 
     @property
     def advertise_address(self) -> str:
-        """The address other components reach this server on (Endpoints of ``kubernetes``)."""
-        return self.config.advertise_address or "127.0.0.1"
+        """The address other components reach this server on (Endpoints of ``kubernetes``):
+        ``advertise_address``, else a specific ``bind_address``, else 127.0.0.1."""
+        if self.config.advertise_address:
+            return self.config.advertise_address
+        bind = self.config.bind_address
+        return bind if bind not in ("0.0.0.0", "::", "") else "127.0.0.1"
 
     @property
     def url(self) -> str:

@@ -367,3 +367,11 @@ async def test_start_restores_missing_allocation_keys() -> None:
     finally:
         await server.stop()
         await store.close()
+
+
+def test_the_advertised_address_follows_a_specific_bind_address() -> None:
+    def advertised(**config: Any) -> str:
+        return ApiServer(MemoryStore(), config=ApiServerConfig(insecure_http=True, **config)).advertise_address
+    assert advertised(bind_address="0.0.0.0") == "127.0.0.1"
+    assert advertised(bind_address="192.168.77.1") == "192.168.77.1"
+    assert advertised(bind_address="0.0.0.0", advertise_address="10.0.0.5") == "10.0.0.5"
