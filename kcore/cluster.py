@@ -71,11 +71,11 @@ def is_privileged() -> bool:
 
 def effective_config(config: KcoreConfig, *, privileged: bool) -> KcoreConfig:
     """``config`` as this process can serve it: without root, Services get ClusterIPs
-    from a loopback range (unless ``[proxy] service_cidr`` was set on purpose)."""
-    if privileged or "service_cidr" in config.proxy.model_fields_set:
+    from a loopback range (unless ``[network] service_cidr`` was set on purpose)."""
+    if privileged or "service_cidr" in config.network.model_fields_set:
         return config
-    proxy = config.proxy.model_copy(update={"service_cidr": LOOPBACK_SERVICE_CIDR})
-    return config.model_copy(update={"proxy": proxy})
+    network = config.network.model_copy(update={"service_cidr": LOOPBACK_SERVICE_CIDR})
+    return config.model_copy(update={"network": network})
 
 
 def tune_garbage_collector() -> None:
@@ -125,7 +125,7 @@ async def start_api_server(store: Store, host: Any,
     if not cfg.apiserver.insecure_http:
         pki = ClusterPKI.load_or_create(
             options.data_dir, node_name=options.node_name, bind_address=cfg.apiserver.bind_address,
-            extra_sans=[_service_ip(cfg.proxy.service_cidr, 1)]
+            extra_sans=[_service_ip(cfg.network.service_cidr, 1)]
             + ([cfg.apiserver.advertise_address] if cfg.apiserver.advertise_address else []),
         )
         ssl_context = pki.ssl_server_context()
@@ -135,7 +135,7 @@ async def start_api_server(store: Store, host: Any,
         store, config=cfg.apiserver, ssl_context=ssl_context, security=security, hook=host.hook,
         ca_pem=pki.ca_pem if pki is not None else None,
         default_toleration_seconds=cfg.controllers.node_lifecycle.default_toleration_seconds,
-        service_cidr=cfg.proxy.service_cidr, node_port_range=cfg.proxy.node_port_range,
+        service_cidr=cfg.network.service_cidr, node_port_range=cfg.proxy.node_port_range,
     )
     await api.start()
     if pki is not None:
@@ -312,9 +312,9 @@ async def run(options: NodeOptions, stop: asyncio.Event | None = None) -> int:
     host.configure(cfg)
     privileged = is_privileged()
     cfg = options.config = effective_config(cfg, privileged=privileged)
-    if cfg.proxy.service_cidr == LOOPBACK_SERVICE_CIDR and not privileged and options.role != "agent":
+    if cfg.network.service_cidr == LOOPBACK_SERVICE_CIDR and not privileged and options.role != "agent":
         log.warning("not root: Services get ClusterIPs from a loopback range, reachable from this "
-                    "host only", service_cidr=cfg.proxy.service_cidr)
+                    "host only", service_cidr=cfg.network.service_cidr)
     check_components(host, options)
 
     tasks: list[asyncio.Task[None]] = []

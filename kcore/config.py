@@ -134,10 +134,13 @@ class SchedulerConfig(Section):
 class ProxyConfig(PluginTablesSection):
     enabled: bool = Field(True, description="run the service proxy on every node")
     mode: str = Field("userspace", description="entry point name in kcore.proxy")
-    service_cidr: str = "10.96.0.0/12"
+    service_cidr: str | None = Field(None, description="older spelling of [network] service_cidr")
     node_port_range: str = "30000-32767"
 
-    _cidr = field_validator("service_cidr")(_check_cidr)
+    @field_validator("service_cidr")
+    @classmethod
+    def _optional_cidr(cls, value: str | None) -> str | None:
+        return None if value is None else _check_cidr(value)
 
     @field_validator("node_port_range")
     @classmethod
@@ -154,13 +157,15 @@ class ProxyConfig(PluginTablesSection):
 class NetworkConfig(PluginTablesSection):
     plugin: str = Field("flannel", description="entry point name in kcore.cni, or 'none'")
     cluster_cidr: str = "10.244.0.0/16"
+    service_cidr: str = Field("10.96.0.0/12", description=(
+        "Services' ClusterIPs; without root and unset: 127.96.0.0/16 (loopback)"))
     subnet_length: int = Field(24, ge=8, le=30)
     backend: Literal["vxlan", "host-gw"] = "vxlan"
     vni: int = Field(1, ge=1, le=16777215)
     port: int = Field(8472, ge=1, le=65535)
     mtu: int | None = Field(None, ge=576, description="default: underlay MTU minus 50 (vxlan)")
 
-    _cidr = field_validator("cluster_cidr")(_check_cidr)
+    _cidr = field_validator("cluster_cidr", "service_cidr")(_check_cidr)
 
 
 class DnsConfig(PluginTablesSection):
@@ -257,6 +262,19 @@ class KcoreConfig(Section):
     plugins: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="free-form settings per plugin: [plugins.<name>]"
     )
+
+    @model_validator(mode="after")
+    def _one_service_cidr(self) -> KcoreConfig:
+        """``[proxy] service_cidr`` (the older place) means ``[network] service_cidr``."""
+        older = self.proxy.service_cidr
+        if older is None:
+            return self
+        if "service_cidr" in self.network.model_fields_set and self.network.service_cidr != older:
+            raise ValueError(f"network.service_cidr ({self.network.service_cidr}) and proxy.service_cidr "
+                             f"({older}) differ; set only network.service_cidr")
+        self.network = self.network.model_copy(update={"service_cidr": older})
+        self.network.model_fields_set.add("service_cidr")
+        return self
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:

@@ -272,6 +272,6 @@ def cluster_dns_ip(config: KcoreConfig) -> str:
     10th address of the service CIDR (10.96.0.10 by default, as kubeadm picks)."""
     if config.dns.service_ip:
         return config.dns.service_ip
-    network = ipaddress.ip_network(config.proxy.service_cidr)
+    network = ipaddress.ip_network(config.network.service_cidr)
     return str(network.network_address + 10)
 

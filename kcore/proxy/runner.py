@@ -167,7 +167,7 @@ class ProxyRunner:
     def _context(self) -> ProxyContext:
         return ProxyContext(
             node_name=self.node_name, node_ips=self.node_ips, data_dir=self.data_dir,
-            cluster_cidr=self.config.network.cluster_cidr, service_cidr=self.config.proxy.service_cidr,
+            cluster_cidr=self.config.network.cluster_cidr, service_cidr=self.config.network.service_cidr,
             log=log,
         )
 

@@ -22,8 +22,9 @@ def test_config_show_prints_effective_toml(tmp_path: Path) -> None:
     result = kcore("config", "show", "--config", str(config))
     assert result.returncode == 0, result.stderr
     shown = tomllib.loads(result.stdout)
-    assert shown["proxy"] == {"enabled": True, "mode": "ipvs", "service_cidr": "10.96.0.0/12",
+    assert shown["proxy"] == {"enabled": True, "mode": "ipvs",
                               "node_port_range": "30000-32767", "ipvs": {"scheduler": "lc"}}
+    assert shown["network"]["service_cidr"] == "10.96.0.0/12"
     assert shown["apiserver"]["port"] == 6443
 
 

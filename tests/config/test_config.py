@@ -14,7 +14,7 @@ def test_defaults_follow_kubernetes() -> None:
     config = KcoreConfig()
     assert config.store.backend == "sqlite"
     assert config.apiserver.port == 6443
-    assert config.proxy.service_cidr == "10.96.0.0/12"
+    assert config.network.service_cidr == "10.96.0.0/12"
     assert config.proxy.node_port_range == "30000-32767"
     assert config.network.cluster_cidr == "10.244.0.0/16"
     assert config.network.subnet_length == 24

@@ -8,10 +8,10 @@ from kcore.config import KcoreConfig
 
 
 def test_without_root_services_move_to_a_loopback_range_unless_chosen() -> None:
-    assert effective_config(KcoreConfig(), privileged=False).proxy.service_cidr == LOOPBACK_SERVICE_CIDR
-    assert effective_config(KcoreConfig(), privileged=True).proxy.service_cidr == "10.96.0.0/12"
-    chosen = KcoreConfig.model_validate({"proxy": {"service_cidr": "10.43.0.0/16"}})
-    assert effective_config(chosen, privileged=False).proxy.service_cidr == "10.43.0.0/16"
+    assert effective_config(KcoreConfig(), privileged=False).network.service_cidr == LOOPBACK_SERVICE_CIDR
+    assert effective_config(KcoreConfig(), privileged=True).network.service_cidr == "10.96.0.0/12"
+    chosen = KcoreConfig.model_validate({"network": {"service_cidr": "10.43.0.0/16"}})
+    assert effective_config(chosen, privileged=False).network.service_cidr == "10.43.0.0/16"
 
 
 def test_dns_as_root_listens_on_the_node_behind_the_kube_dns_service() -> None:
@@ -38,3 +38,22 @@ def test_dns_without_root_listens_on_the_loopback_service_address_and_a_high_por
     explicit = KcoreConfig.model_validate({"dns": {"address": "127.0.0.1", "port": 5353}})
     placement = dns_placement(explicit, privileged=True)
     assert (placement.bind_address, placement.port) == ("127.0.0.1", 5353)
+
+
+def test_service_cidr_lives_in_network_and_the_older_proxy_key_still_works() -> None:
+    assert KcoreConfig().network.service_cidr == "10.96.0.0/12"
+    older = KcoreConfig.model_validate({"proxy": {"service_cidr": "10.43.0.0/16"}})
+    assert older.network.service_cidr == "10.43.0.0/16"
+    assert effective_config(older, privileged=False).network.service_cidr == "10.43.0.0/16"  # chosen on purpose
+    same = KcoreConfig.model_validate({"proxy": {"service_cidr": "10.43.0.0/16"},
+                                       "network": {"service_cidr": "10.43.0.0/16"}})
+    assert same.network.service_cidr == "10.43.0.0/16"
+
+
+def test_two_different_service_cidrs_are_an_error_naming_both() -> None:
+    import pytest
+
+    from kcore.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match=r"network.service_cidr \(10.44.0.0/16\) and proxy.service_cidr"):
+        parse_config({"proxy": {"service_cidr": "10.43.0.0/16"}, "network": {"service_cidr": "10.44.0.0/16"}})

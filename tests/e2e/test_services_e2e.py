@@ -169,7 +169,7 @@ def services(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     with running_cluster(tmp, extra_config=MODES[mode]) as cluster:
         import tomllib
 
-        cidr = tomllib.loads((tmp / "kcore.toml").read_text())["proxy"]["service_cidr"]
+        cidr = tomllib.loads((tmp / "kcore.toml").read_text())["network"]["service_cidr"]
         kubectl = Kubectl(cluster.kubeconfig, tmp / "kube-cache")
         env = Services(mode, cluster, kubectl, cidr, ready_dir)
         ports = {name: free_port() for name in SERVERS}

@@ -71,5 +71,5 @@ def test_host_network_pods_get_no_namespace() -> None:
 
 def test_cluster_dns_is_the_tenth_service_address_unless_set() -> None:
     assert cluster_dns_ip(KcoreConfig()) == "10.96.0.10"
-    assert cluster_dns_ip(KcoreConfig.model_validate({"proxy": {"service_cidr": "10.43.0.0/16"}})) == "10.43.0.10"
+    assert cluster_dns_ip(KcoreConfig.model_validate({"network": {"service_cidr": "10.43.0.0/16"}})) == "10.43.0.10"
     assert cluster_dns_ip(KcoreConfig.model_validate({"dns": {"service_ip": "10.43.0.53"}})) == "10.43.0.53"

@@ -47,8 +47,7 @@ def host_safe_config(extra_config: str = "", **sections: dict[str, Any]) -> str:
     namespaces: tests change no host networking), and Services on a loopback range of
     their own (127.N.0.0/16, which needs no interface), under ``extra_config``."""
     defaults: dict[str, Any] = {
-        "network": {"plugin": "none"},
-        "proxy": {"service_cidr": f"127.{random.randint(100, 250)}.0.0/16"},
+        "network": {"plugin": "none", "service_cidr": f"127.{random.randint(100, 250)}.0.0/16"},
         "dns": {"port": free_port()},  # not 53: clusters in one run must not collide
     }
     merged = _merge(_merge(defaults, sections), tomllib.loads(extra_config))
