@@ -19,11 +19,12 @@ from __future__ import annotations
 import asyncio
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from kcore.config import KcoreConfig
 from kcore.errors import UserFacingError
-from kcore.kubelet.network import cluster_dns_ip
+from kcore.kubelet.network import HOST_RESOLV_CONF, cluster_dns_ip
 from kcore.log import get_logger
 
 log = get_logger("dns")
@@ -79,11 +80,19 @@ def kube_dns_objects(placement: DnsPlacement) -> list[dict[str, Any]]:
     ]
 
 
+def default_upstream(config: KcoreConfig, host_resolv_conf: Path = HOST_RESOLV_CONF) -> list[str]:
+    """``[dns] upstream``, or when it is not set the host's resolv.conf, as CoreDNS's
+    default Corefile forwards (``forward . /etc/resolv.conf``)."""
+    if "upstream" in config.dns.model_fields_set or not host_resolv_conf.is_file():
+        return list(config.dns.upstream)
+    return [str(host_resolv_conf)]
+
+
 def plugin_settings(config: KcoreConfig, placement: DnsPlacement) -> dict[str, Any]:
     """The flat settings the DNS plugin gets: ``[dns]`` with ``[dns.<plugin>]`` on top."""
     dns = config.dns
     settings: dict[str, Any] = {
-        "cluster_domain": dns.cluster_domain, "upstream": list(dns.upstream),
+        "cluster_domain": dns.cluster_domain, "upstream": default_upstream(config),
         "service_ip": placement.service_ip, "bind_address": placement.bind_address, "port": placement.port,
     }
     settings.update(dns.plugin_settings(dns.plugin))

@@ -178,7 +178,8 @@ class DnsConfig(PluginTablesSection):
                                 "as root (reached through the kube-dns Service), else service_ip")
     port: int | None = Field(None, ge=0, le=65535, description="default: 53 as root, else 10053")
     upstream: list[str] = Field(default_factory=list, description=(
-        "resolvers for names outside the cluster (ip[:port] or a resolv.conf path); empty: REFUSED"))
+        "resolvers for names outside the cluster (ip[:port] or a resolv.conf path); "
+        "unset: the host's /etc/resolv.conf; [] : REFUSED"))
 
     @field_validator("service_ip", "address")
     @classmethod

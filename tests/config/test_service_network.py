@@ -57,3 +57,15 @@ def test_two_different_service_cidrs_are_an_error_naming_both() -> None:
 
     with pytest.raises(ConfigError, match=r"network.service_cidr \(10.44.0.0/16\) and proxy.service_cidr"):
         parse_config({"proxy": {"service_cidr": "10.43.0.0/16"}, "network": {"service_cidr": "10.44.0.0/16"}})
+
+
+def test_dns_forwards_to_the_hosts_resolvers_unless_told_otherwise(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from kcore.cluster_dns import default_upstream
+
+    resolv = tmp_path / "resolv.conf"
+    assert default_upstream(KcoreConfig(), resolv) == []  # no such file: nothing to forward to
+    resolv.write_text("nameserver 192.0.2.53\n")
+    assert default_upstream(KcoreConfig(), resolv) == [str(resolv)]
+    assert default_upstream(KcoreConfig.model_validate({"dns": {"upstream": []}}), resolv) == []
+    chosen = KcoreConfig.model_validate({"dns": {"upstream": ["10.0.0.2:5353"]}})
+    assert default_upstream(chosen, resolv) == ["10.0.0.2:5353"]

@@ -21,14 +21,18 @@ attributes or dict keys.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from kcore import hookimpl
+from kcore.log import get_logger
 from kcore.client.informer import InformerFactory
 from kcore_dns_coredns.cache import DEFAULT_CAPACITY, AnswerCache
 from kcore_dns_coredns.resolver import RecordsHook, Resolver
 from kcore_dns_coredns.server import UPSTREAM_TIMEOUT, DnsServer, DnsStartError, Forwarder, parse_upstreams
 from kcore_dns_coredns.view import DEFAULT_TTL, ClusterView
+
+log = get_logger("dns.coredns")
 
 DEFAULTS: dict[str, Any] = {
     "cluster_domain": "cluster.local",
@@ -49,6 +53,26 @@ def settings_from_config(dns_config: Any, plugin: str = "coredns") -> dict[str, 
     settings = {k: getattr(dns_config, k) for k in ("cluster_domain", "port", "upstream", "service_ip")}
     settings.update(dns_config.plugin_settings(plugin))
     return settings
+
+
+def without_self(upstreams: list[tuple[str, int]], bind_address: str, port: int,
+                 service_ip: str | None) -> list[tuple[str, int]]:
+    """The upstreams minus this server itself: a host whose resolv.conf names the cluster
+    DNS (or the address it listens on) must not make every unknown name loop."""
+    def is_self(host: str, upstream_port: int) -> bool:
+        if host == service_ip and upstream_port == 53:
+            return True
+        if upstream_port != port:
+            return False
+        if host == bind_address:
+            return True
+        return bind_address in ("0.0.0.0", "::") and ipaddress.ip_address(host).is_loopback
+
+    kept = [u for u in upstreams if not is_self(*u)]
+    if len(kept) != len(upstreams):
+        log.warning("dropped upstream resolvers that are this DNS server (a forwarding loop)",
+                    dropped=[f"{h}:{p}" for h, p in upstreams if (h, p) not in kept])
+    return kept
 
 
 def _get(context: Any, name: str) -> Any:
@@ -77,7 +101,8 @@ def build_server(settings: dict[str, Any], context: Any = None) -> DnsServer:
     if unknown:
         raise DnsStartError(f"unknown dns.coredns settings: {', '.join(sorted(unknown))}")
     merged = {**DEFAULTS, **{k: v for k, v in settings.items() if v is not None}}
-    upstreams = parse_upstreams(list(merged["upstream"] or []))
+    upstreams = without_self(parse_upstreams(list(merged["upstream"] or [])),
+                             str(merged["bind_address"]), int(merged["port"]), merged["service_ip"])
     view = ClusterView(merged["cluster_domain"], ttl=int(merged["ttl"]))
     records_hook = records_hook_from(_get(context, "plugins")) if context is not None else None
     resolver = Resolver(view, pods=merged["pods"], service_ip=merged["service_ip"],

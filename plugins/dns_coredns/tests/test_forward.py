@@ -228,3 +228,12 @@ def test_cache_capacity_drops_the_oldest() -> None:
     assert len(cache) == 2
     assert cache.get(dns.message.make_query("a.example.", "A")) is None
     assert cache.get(dns.message.make_query("c.example.", "A")) is not None
+
+
+def test_an_upstream_that_is_this_server_is_dropped() -> None:
+    from kcore_dns_coredns.plugin import without_self
+
+    upstreams = [("127.0.0.1", 5300), ("10.96.0.10", 53), ("192.0.2.53", 53), ("127.0.0.53", 53)]
+    assert without_self(upstreams, "127.0.0.1", 5300, "10.96.0.10") == [("192.0.2.53", 53), ("127.0.0.53", 53)]
+    assert without_self([("127.0.0.53", 53)], "0.0.0.0", 53, None) == []  # every local address is us
+    assert without_self([("127.0.0.53", 53)], "192.168.1.5", 53, None) == [("127.0.0.53", 53)]
