@@ -37,6 +37,7 @@ from kcore.api.registry import KindInfo
 from kcore.apiserver import errors
 from kcore.kubelet.exec import SUBPROTOCOLS, ExecError, ExecOptions, ExecProcess, is_websocket, serve_exec
 from kcore.kubelet.portforward import PortForwardTarget
+from kcore.kubelet.tasks import until_first_done
 from kcore.kubelet.portforward_http import (
     CHANNEL_PROTOCOLS,
     TUNNEL_PROTOCOL,
@@ -252,16 +253,7 @@ async def _relay(downstream: web.WebSocketResponse, upstream: aiohttp.ClientWebS
             else:
                 break
 
-    tasks = [asyncio.ensure_future(copy(upstream, downstream)),
-             asyncio.ensure_future(copy(downstream, upstream))]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(BaseException):
-                await task
+    await until_first_done(copy(upstream, downstream), copy(downstream, upstream))
 
 
 async def exec_subresource(handlers: Any, request: web.Request, kind: KindInfo, namespace: str | None,

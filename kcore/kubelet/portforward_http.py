@@ -34,6 +34,7 @@ from aiohttp import WSMsgType, web
 
 from kcore.kubelet import spdy
 from kcore.kubelet.portforward import PortForwardError
+from kcore.kubelet.tasks import until_first_done
 from kcore.log import get_logger
 
 log = get_logger("kubelet.portforward")
@@ -177,15 +178,7 @@ async def splice(a: ByteChannel, b: ByteChannel) -> None:
         while data := await source.read():
             await sink.write(data)
 
-    tasks = [asyncio.ensure_future(copy(a, b)), asyncio.ensure_future(copy(b, a))]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(BaseException):
-                await task
+    await until_first_done(copy(a, b), copy(b, a))
 
 
 # -- negotiation --------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ always enough; the kubelet's probers and pod workers stop through here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Coroutine
 from typing import Any
 
 from kcore.log import get_logger
@@ -31,3 +33,17 @@ async def stop_tasks(tasks: list[asyncio.Task[Any]]) -> None:
     for task in tasks:
         if not task.cancelled() and task.exception() is not None:
             log.warning("task ended with an error", task=task.get_name(), error=str(task.exception()))
+
+
+async def until_first_done(*coros: Coroutine[Any, Any, Any]) -> None:
+    """Run ``coros`` together until one of them returns, then cancel the others quietly:
+    the two copy directions of a relayed stream end together."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task

@@ -74,7 +74,8 @@ def vtep_address(subnet: str) -> str:
     return str(ipaddress.ip_network(subnet, strict=False).network_address)
 
 
-def _get(obj: Any, *path: str) -> Any:
+def get_path(obj: Any, *path: str) -> Any:
+    """``obj[path[0]][path[1]]...`` through dicts or attributes (Node objects or models); None if absent."""
     for key in path:
         if obj is None:
             return None
@@ -93,8 +94,8 @@ def _normal_mac(mac: Any) -> str | None:
 
 def peer_of(node: Any, backend: str = "vxlan") -> Peer | None:
     """The peer a Node describes, or None when it has no lease (or, for vxlan, no VtepMAC)."""
-    subnet = _get(node, "spec", "podCIDR")
-    annotations = _get(node, "metadata", "annotations") or {}
+    subnet = get_path(node, "spec", "podCIDR")
+    annotations = get_path(node, "metadata", "annotations") or {}
     public_ip = annotations.get(PUBLIC_IP)
     if not subnet or not public_ip:
         return None
@@ -117,7 +118,7 @@ def peers_from_nodes(nodes: Iterable[Any], self_name: str, backend: str = "vxlan
     """Every other node's :class:`Peer`, by node name; nodes not ready for it are skipped."""
     peers: dict[str, Peer] = {}
     for node in nodes:
-        name = _get(node, "metadata", "name")
+        name = get_path(node, "metadata", "name")
         if not name or name == self_name:
             continue
         peer = peer_of(node, backend)
@@ -258,7 +259,7 @@ class Overlay:
         code, out, _ = await self._run("ip", "-j", "-d", "link", "show", "dev", self.device, check=False)
         if code == 0:
             link = json.loads(out)[0]
-            data = _get(link, "linkinfo", "info_data") or {}
+            data = get_path(link, "linkinfo", "info_data") or {}
             if (data.get("id") == self.vni and data.get("local") == self.node_ip
                     and data.get("port") == self.port and data.get("link") == self.underlay
                     and link.get("mtu") == self.pod_mtu):
@@ -337,8 +338,8 @@ class Overlay:
 
 
 def _peer_fields(node: dict[str, Any]) -> tuple[Any, ...]:
-    annotations = _get(node, "metadata", "annotations") or {}
-    return _get(node, "spec", "podCIDR"), annotations.get(PUBLIC_IP), annotations.get(BACKEND_DATA)
+    annotations = get_path(node, "metadata", "annotations") or {}
+    return get_path(node, "spec", "podCIDR"), annotations.get(PUBLIC_IP), annotations.get(BACKEND_DATA)
 
 
 class PeerWatch:

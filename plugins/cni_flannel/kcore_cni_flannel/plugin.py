@@ -24,7 +24,7 @@ from kcore.log import get_logger
 from kcore_cni_flannel.datapath import BridgeDatapath
 from kcore_cni_flannel.ipam import HostLocalStore
 from kcore_cni_flannel.masquerade import Masquerade
-from kcore_cni_flannel.overlay import VXLAN_OVERHEAD, Overlay, PeerWatch, ip_forward
+from kcore_cni_flannel.overlay import VXLAN_OVERHEAD, Overlay, PeerWatch, get_path, ip_forward
 from kcore_cni_flannel.subnets import lease_subnet
 
 log = get_logger("cni.flannel")
@@ -32,32 +32,24 @@ log = get_logger("cni.flannel")
 DEFAULT_UNDERLAY_MTU = 1500
 
 
-def _get(obj: Any, *path: str) -> Any:
-    for key in path:
-        if obj is None:
-            return None
-        obj = obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
-    return obj
-
-
 def _setting(settings: Any, name: str, default: Any) -> Any:
-    value = _get(settings, name)
+    value = get_path(settings, name)
     return default if value is None else value
 
 
 def pod_owner(pod: Any) -> str:
     """The IPAM owner id of a pod: its uid, else ``namespace/name``."""
-    uid = _get(pod, "metadata", "uid")
+    uid = get_path(pod, "metadata", "uid")
     if uid:
         return str(uid)
-    namespace = _get(pod, "metadata", "namespace") or "default"
-    return f"{namespace}/{_get(pod, 'metadata', 'name')}"
+    namespace = get_path(pod, "metadata", "namespace") or "default"
+    return f"{namespace}/{get_path(pod, 'metadata', 'name')}"
 
 
 def _internal_ip(node: Any) -> str | None:
-    for address in _get(node, "status", "addresses") or []:
-        if _get(address, "type") == "InternalIP":
-            return str(_get(address, "address"))
+    for address in get_path(node, "status", "addresses") or []:
+        if get_path(address, "type") == "InternalIP":
+            return str(get_path(address, "address"))
     return None
 
 
@@ -84,15 +76,15 @@ class Flannel:
         """Create the VTEP (its MAC goes into the lease), lease the subnet, build the
         bridge, install masquerade and start following the other Nodes."""
         await self._stop_watch()
-        node_name = _get(context, "node_name") or _get(node, "metadata", "name")
-        node_ip = _get(context, "node_ip") or _internal_ip(node)
-        node_netns = _get(context, "node_netns")
+        node_name = get_path(context, "node_name") or get_path(node, "metadata", "name")
+        node_ip = get_path(context, "node_ip") or _internal_ip(node)
+        node_netns = get_path(context, "node_netns")
         cluster_cidr = str(_setting(settings, "cluster_cidr", "10.244.0.0/16"))
         backend = str(_setting(settings, "backend", "vxlan"))
         with_datapath = _setting(settings, "datapath", "bridge") == "bridge"
         vtep_mac = None
         if with_datapath:
-            configured_mtu = _get(settings, "mtu")
+            configured_mtu = get_path(settings, "mtu")
             self.overlay = Overlay(
                 cluster_cidr=cluster_cidr, node_ip=node_ip, backend=backend,
                 vni=int(_setting(settings, "vni", 1)), port=int(_setting(settings, "port", 8472)),
